@@ -149,8 +149,9 @@ def test_real_ravdess_and_esd_samples_build_and_check(capsys, real_corpus, tmp_p
     assert code == 0, err
     records = read_manifest(out / MANIFEST_NAME)
     ravdess = [r for r in records if r.dataset == "RAVDESS"]
-    assert len(ravdess) == 240 - 4 * 8  # Actor_01-04, calm dropped by default
-    assert len({r.speaker_id for r in ravdess}) == 4 and {r.gender for r in ravdess} == {"male", "female"}
+    actors = len(list((real / "RAVDESS").glob("Actor_*")))
+    assert len(ravdess) == 52 * actors  # 60 files per actor, calm (8) dropped by default
+    assert len({r.speaker_id for r in ravdess}) == actors and {r.gender for r in ravdess} == {"male", "female"}
     assert {r.split for r in ravdess} == {"train", "val", "test"}
     assert [r for r in records if r.dataset == "ESD"] and "integrity: OK" in stdout
 
