@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "mer_dataset_builder" / "src")]  # runnabl
 from mer.config import defaults  # noqa: E402
 from mer.features.store import MemmapStore, open_feature_store  # noqa: E402
 from mer.models import build_model  # noqa: E402
-from mer.training.data import epoch_order, iterate  # noqa: E402
+from mer.training.data import batch_rows, epoch_order, iterate  # noqa: E402
 from mer.training.schedule import build_optimizer  # noqa: E402
 
 DIMS = {"audio": 160, "text": 768}
@@ -103,7 +103,7 @@ class PickleDataset(torch.utils.data.Dataset):
 
 
 def mer_batches(store: MemmapStore, batch_size: int, seed: int) -> Iterable:
-    return iterate(store, epoch_order(len(store), seed, 1), batch_size, tuple(DIMS), torch.device("cpu"))
+    return iterate(store, batch_rows(epoch_order(len(store), seed, 1), batch_size), tuple(DIMS), torch.device("cpu"))
 
 
 def loader(dataset: torch.utils.data.Dataset, batch_size: int, seed: int) -> Iterable:

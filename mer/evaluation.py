@@ -29,8 +29,8 @@ from mer_builder.labels import EMOTIONS
 
 from .features.store import FeatureStore
 from .metrics import HEADLINE, classification_metrics
-from .training.checkpoint import CheckpointError, check_store_fits, model_from_checkpoint
-from .training.data import batch_rows, iterate
+from .training.checkpoint import CheckpointError, check_store_fits, checkpoint_kind, model_from_checkpoint
+from .training.data import iterate
 from .training.plots import plot_confusion
 
 EVAL_FILES = ("metrics_eval.json", "per_corpus.csv", "confusion_matrix.csv", "confusion_matrix.png", "predictions.csv")
@@ -45,16 +45,22 @@ def predict_logits(
     quiet: bool = True,
     desc: str = "predict",
 ) -> np.ndarray:
-    """Logits (N, C) for every row of `store`, in row order."""
+    """Logits (N, C) for every row of `store`, in row order. Rows of raw inputs (fine-tuning) are
+    batched by length, so a batch pads little; the logits come back in row order all the same."""
     model.eval()
-    order = np.arange(len(store))
+    lengths = getattr(store, "lengths", None)
+    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(store))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     chunks = []
-    progress = tqdm(total=len(batch_rows(order, batch_size)), desc=desc, disable=quiet, leave=False)
-    for features, _ in iterate(store, order, batch_size, model.modalities, device):
+    for features, _ in tqdm(
+        iterate(store, batches, model.modalities, device), total=len(batches), desc=desc, disable=quiet, leave=False
+    ):
         chunks.append(model(features).float().cpu().numpy())
-        progress.update()
-    progress.close()
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+    if not chunks:
+        return np.zeros((0, 0), np.float32)
+    logits = np.empty((len(order), chunks[0].shape[1]), np.float32)
+    logits[order] = np.concatenate(chunks)
+    return logits
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -152,7 +158,19 @@ def evaluate_checkpoint(
     where = str(info.get("eval_dir", eval_set))
     if list(checkpoint["labels"]) != list(EMOTIONS):
         raise CheckpointError(f"{source}: labels {checkpoint['labels']} differ from this mer's label order {EMOTIONS}")
-    check_store_fits(checkpoint, store.modalities, store.dims, where)
+    store_kind = "finetune" if getattr(store, "kind", "features") != "features" else "features"
+    if checkpoint_kind(checkpoint) != store_kind:
+        raise CheckpointError(
+            f"{source} is a {checkpoint_kind(checkpoint)} checkpoint but {where} holds "
+            f"{'raw inputs (a processed folder)' if store_kind == 'finetune' else 'feature vectors'}; evaluate "
+            + (
+                "fine-tuned checkpoints with evaluate_hf_e2e.py (or evaluate.py --set data.processed_dir=...)"
+                if checkpoint_kind(checkpoint) == "finetune"
+                else "train.py checkpoints on feature dirs (--set data.eval_dir=...)"
+            )
+        )
+    if store_kind == "features":
+        check_store_fits(checkpoint, store.modalities, store.dims, where)
     if (
         checkpoint.get("feature_config")
         and store.feature_config

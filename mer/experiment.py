@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -23,9 +24,10 @@ from mer_builder.fsutil import atomic_write_text
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .evaluation import evaluate_checkpoint, headline
 from .modalities import modality_names
-from .protocols import Fold, ProtocolData, make_folds, open_features
+from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
+from .training.precision import Precision
 from .training.runtime import resolve_device
 from .training.trainer import Trainer
 
@@ -66,10 +68,35 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
         )
 
 
-def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
-    """Open the features and make the protocol's folds (every check that can fail before training)."""
+def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool = True) -> ProtocolData:
+    """The run's rows: feature stores (train.py), or a processed folder's utterances (fine-tuning)."""
     data_cfg = config["data"]
-    data = open_features(data_cfg["features_dir"], data_cfg["corpora"])
+    modalities = modality_names(data_cfg["modalities"])
+    if not finetune:
+        return open_features(data_cfg["features_dir"], data_cfg["corpora"])
+    from .finetune.inputs import open_utterances
+    from .finetune.model import encoder_specs
+    from .finetune.pipeline import check_encoders, prepare_inputs, text_inputs_from
+
+    specs = encoder_specs(config, modalities)
+    check_encoders(specs, modalities)
+    store, groups = open_utterances(data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"])
+    prepare_inputs(store, specs, text_inputs_from(data_cfg), device)
+    store.quiet = quiet
+    store.warm_frozen(np.arange(len(store)))
+    return ProtocolData(store, Rows.from_meta(store.meta, groups), Path(data_cfg["processed_dir"]))
+
+
+def plan(
+    config: Mapping,
+    device: torch.device,
+    finetune: bool = False,
+    quiet: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
+    """Open the data and make the protocol's folds (every check that can fail before training)."""
+    data_cfg = config["data"]
+    data = open_data(config, device, finetune, quiet)
     modalities = modality_names(data_cfg["modalities"])
     missing = [m for m in modalities if m not in data.store.modalities]
     if missing:
@@ -83,24 +110,32 @@ def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolD
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
     )
-    log(f"features: {data.root} ({len(data.rows)} rows, dims {dict(data.store.dims)}); modalities {list(modalities)}")
+    dims = dict(data.store.dims) or dict(getattr(data.store, "frame_dims", {}))
+    log(f"data: {data.root} ({len(data.rows)} rows, dims {dims}); modalities {list(modalities)}")
     for fold in folds:
         log(fold.describe(data.rows))
     return data, folds, modalities
 
 
 def run_experiment(
-    config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print
+    config: dict,
+    overwrite: bool = False,
+    resume: bool = False,
+    quiet: bool = False,
+    log: Callable[[str], None] = print,
+    finetune: bool = False,
 ) -> Path:
-    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder."""
+    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder.
+    `finetune` reads raw inputs from data.processed_dir and trains encoders with the head (train_hf_e2e.py)."""
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
     check_run_dir(run_dir, config, overwrite, resume)
-    data, folds, modalities = plan(config, log)
     device, note = resolve_device(training["device"])
     log(note)
     if training["num_threads"]:
         torch.set_num_threads(training["num_threads"])
+    Precision(training["amp"], device)  # refuses AMP without CUDA before anything is written
+    data, folds, modalities = plan(config, device, finetune, quiet, log)
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
