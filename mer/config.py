@@ -160,7 +160,9 @@ SCHEMA: dict[str, Key] = {
     # training
     "training.epochs": Key(30, "int", "maximum epochs", low=1),
     "training.batch_size": Key(64, "int", "training batch size", low=1),
-    "training.eval_batch_size": Key(1024, "int", "batch size for validation and evaluation", low=1),
+    "training.eval_batch_size": Key(
+        1024, "int", "batch size for validation and evaluation (at most 64 for fine-tuning's raw inputs)", low=1
+    ),
     "training.optimizer": Key("adamw", "str", "optimiser", choices=("adamw", "adam", "sgd")),
     "training.lr": Key(1e-3, "float", "peak learning rate", low=0.0, nullable=False),
     "training.weight_decay": Key(0.01, "float", "weight decay (decoupled for adamw)", low=0.0),

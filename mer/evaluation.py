@@ -33,6 +33,7 @@ from .training.checkpoint import CheckpointError, check_store_fits, checkpoint_k
 from .training.data import iterate
 from .training.plots import plot_confusion
 
+RAW_INPUT_BATCH = 64  # rows per forward pass when evaluating raw inputs (fine-tuning)
 EVAL_FILES = ("metrics_eval.json", "per_corpus.csv", "confusion_matrix.csv", "confusion_matrix.png", "predictions.csv")
 
 
@@ -50,6 +51,8 @@ def predict_logits(
     model.eval()
     lengths = getattr(store, "lengths", None)
     order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(store))
+    if lengths is not None:  # raw inputs through encoders: memory grows with batch x length
+        batch_size = min(batch_size, RAW_INPUT_BATCH)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     chunks = []
     for features, _ in tqdm(

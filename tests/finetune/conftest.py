@@ -138,7 +138,7 @@ def quick_sets(corpus: Path, output_dir: Path, **sets: object) -> list[str]:
     return [f"{k}={v}" for k, v in base.items()]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ft():
     """Helpers of this module (test modules cannot import conftest under importlib mode)."""
     return SimpleNamespace(sets=quick_sets, write_corpus=write_corpus, words=WORDS)
