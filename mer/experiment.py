@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from mer_builder.fsutil import atomic_write_text
+from mer_builder.locking import LOCK_NAME, output_lock
 
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .evaluation import evaluate_checkpoint, headline
@@ -44,7 +45,7 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
     """Raise unless the run folder may be used as asked; deletes nothing."""
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if not run_dir.exists() or not any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         return
     saved = run_dir / CONFIG_NAME
     if resume:
@@ -92,18 +93,29 @@ def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolD
 def run_experiment(
     config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print
 ) -> Path:
-    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder."""
+    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder.
+
+    The run folder is locked while the run writes it: a second run of the same name is refused, naming this one.
+    """
+    run_dir = Path(config["experiment"]["output_dir"]) / config["experiment"]["name"]
+    check_run_dir(run_dir, config, overwrite, resume)  # before the lock creates anything in a folder not ours
+    with output_lock(run_dir):
+        return _run_locked(config, overwrite, resume, quiet, log)
+
+
+def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, log: Callable[[str], None]) -> Path:
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
-    check_run_dir(run_dir, config, overwrite, resume)
+    check_run_dir(run_dir, config, overwrite, resume)  # again: another run may have finished here meanwhile
     data, folds, modalities = plan(config, log)
     device, note = resolve_device(training["device"])
     log(note)
     if training["num_threads"]:
         torch.set_num_threads(training["num_threads"])
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for old in run_dir.iterdir():
+            if old.name != LOCK_NAME:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
     atomic_write_text(run_dir / CONFIG_NAME, dump(config))
 
     for fold in folds:

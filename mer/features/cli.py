@@ -38,6 +38,7 @@ EXPECTED_ERRORS = (
     ModelNotAvailableError,
     FeatureConfigError,
     FileNotFoundError,
+    FileExistsError,  # includes another run holding the output folder
     ImportError,
     pickle.UnpicklingError,  # includes a refused (code-running) pickle
 )

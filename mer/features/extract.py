@@ -35,6 +35,7 @@ import numpy as np
 
 from mer_builder.audio import AudioDecodeError
 from mer_builder.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mer_builder.locking import output_lock
 from mer_builder.manifest import GROUPS, MANIFEST_NAME, ManifestRecord, read_manifest
 
 from .. import __version__
@@ -369,6 +370,11 @@ def run_extraction(
         raise ExtractionError(f"--num_workers must be a positive count or -1 (all cores), got {options.num_workers}")
     if not 0 <= options.max_failure_rate <= 1:
         raise ExtractionError(f"--max_failure_rate must be in [0, 1], got {options.max_failure_rate}")
+    with output_lock(out_dir):  # one writer per feature dir: a second run is refused, naming this one
+        return _extract(processed_dir, out_dir, config, options)
+
+
+def _extract(processed_dir: Path, out_dir: Path, config: FeatureConfig, options: RunOptions) -> dict[str, Any]:
     manifest_path = processed_dir / MANIFEST_NAME
     records = read_manifest(manifest_path)
     selected = [r for r in records if r.group in options.groups]

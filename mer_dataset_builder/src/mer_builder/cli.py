@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         "record (replace_with_silence); default: %(default)s",
     )  # fmt: skip
     build.add_argument("--seed", type=int, default=0, help="seed of the speaker split hash (default: %(default)s)")
-    build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done")
+    build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done, "
+                       "and rebuild a corpus built in --out_dir with other label policies or --seed")  # fmt: skip
 
     def add(name: str, run, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[*parents, quiet], help=help_text, description=help_text)
