@@ -30,12 +30,16 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def train_parser() -> argparse.ArgumentParser:
+def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="train.py",
+        prog=prog,
         description="Train fusion models under a protocol (pooled, loco, iemocap_loso) for one or more seeds.",
     )
-    parser.add_argument("--config", type=Path, help="YAML config (configs/*.yaml); keys not given keep their defaults")
+    parser.add_argument(
+        "--config",
+        help="YAML config: a path, or the name of a config shipped with mer (e.g. mer_builder_at_simple; "
+        "see configs/); keys not given keep their defaults",
+    )
     parser.add_argument("--modalities", nargs="+", metavar="M", help="shorthand for --set data.modalities=[...]")
     parser.add_argument("--run_name", help="shorthand for --set experiment.name=...")
     parser.add_argument("--seeds", nargs="+", type=int, help="shorthand for --set experiment.seeds=[...]")
@@ -57,8 +61,8 @@ def _shorthands(args: argparse.Namespace) -> list[str]:
     return sets
 
 
-def train_main(argv: Sequence[str] | None = None) -> int:
-    args = train_parser().parse_args(argv)
+def train_main(argv: Sequence[str] | None = None, prog: str = "train.py") -> int:
+    args = train_parser(prog).parse_args(argv)
     if args.list_keys:
         print(describe_keys())
         return 0
@@ -76,16 +80,16 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def evaluate_parser() -> argparse.ArgumentParser:
+def evaluate_parser(prog: str = "evaluate.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="evaluate.py",
+        prog=prog,
         description="Evaluate a trained checkpoint on a feature dir (any group or corpus); write metrics and plots.",
     )
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint (checkpoints/best.pt of a run)")
     parser.add_argument(
         "--config",
-        type=Path,
-        help="config for data.eval_dir and batch size/device; default: the config saved in the checkpoint",
+        help="config (a path or a shipped config's name) for data.eval_dir and batch size/device; "
+        "default: the config saved in the checkpoint",
     )
     parser.add_argument("--output_dir", type=Path, required=True, help="folder for metrics_eval.json and the plots")
     parser.add_argument("--name", help="name of the evaluated set in the outputs (default: the eval dir's name)")
@@ -94,8 +98,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def evaluate_main(argv: Sequence[str] | None = None) -> int:
-    args = evaluate_parser().parse_args(argv)
+def evaluate_main(argv: Sequence[str] | None = None, prog: str = "evaluate.py") -> int:
+    args = evaluate_parser(prog).parse_args(argv)
     try:
         checkpoint = load_checkpoint(args.ckpt)
         if args.config is not None:

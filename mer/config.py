@@ -144,6 +144,40 @@ SCHEMA: dict[str, Key] = {
     "evaluation.test": Key(True, "bool", "evaluate the protocol's test sets after training (turn off while tuning)"),
 }
 
+# The configs shipped with mer: inside the installed package (mer/configs/, package data), or in a
+# source checkout (editable install) the repository's configs/ folder, which is where they are kept.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_CONFIG_DIRS = (_PACKAGE_DIR / "configs", _PACKAGE_DIR.parent / "configs")
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Name -> path of every config that ships with mer (`mer_builder_at_simple`, `loco`, ...)."""
+    for folder in SHIPPED_CONFIG_DIRS:
+        if folder.is_dir():
+            return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+    return {}
+
+
+def find_config(name: Path | str) -> Path:
+    """A config file from a path, or by the name of a shipped config from any folder.
+
+    `configs/loco.yaml` is used as given when it exists; otherwise `loco`, `loco.yaml` and
+    `configs/loco.yaml` all name the shipped `loco` config, so commands copied from the docs
+    work outside the repository too.
+    """
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if path.parent in (Path("."), Path("configs")) and stem in shipped:
+        return shipped[stem]
+    raise ConfigError(
+        f"{name}: config file not found; give a YAML file's path or the name of a config shipped with mer "
+        f"({', '.join(shipped) or 'none found'})"
+    )
+
+
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 RESUME_MAY_DIFFER = ("training.epochs", "training.device", "training.num_threads", "experiment.seeds")
 
@@ -232,12 +266,11 @@ def apply_overrides(config: dict, overrides: Iterable[str]) -> None:
 
 
 def load_config(path: Path | str | None, overrides: Sequence[str] = ()) -> dict:
-    """Defaults, then the YAML file (if any), then the overrides; not yet validated."""
+    """Defaults, then the YAML file (if any; a path or a shipped config's name), then the overrides; not yet
+    validated."""
     config = defaults()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+        path = find_config(path)
         try:
             content = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
         except yaml.YAMLError as exc:

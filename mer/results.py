@@ -8,12 +8,16 @@ the per-fold means, with the standard deviation across folds.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mer_builder.fsutil import atomic_write_text
 
 from .evaluation import csv_text
 from .metrics import HEADLINE, format_mean_std, summarize
@@ -132,3 +136,28 @@ def csv_table(rows: Sequence[ResultRow]) -> str:
             record[f"{k}_std"] = "" if math.isnan(std) else f"{std:.4f}"
         records.append(record)
     return csv_text(records, columns)
+
+
+def results_main(argv: Sequence[str] | None = None, prog: str = "collect_results.py") -> int:
+    """`mer results FOLDER [--md F] [--csv F]`: print the table of every evaluation under FOLDER."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Every metrics_eval.json under a folder -> one results table (mean ± std over seeds)."
+    )
+    parser.add_argument("folder", type=Path, help="searched recursively for metrics_eval.json")
+    parser.add_argument("--md", type=Path, help="also write the Markdown table here")
+    parser.add_argument("--csv", type=Path, help="also write the table as CSV (means and stds as numbers) here")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        print(f"error: {args.folder} is not a folder", file=sys.stderr)
+        return 2
+    rows = collect(args.folder)
+    if not rows:
+        print(f"error: no metrics_eval.json under {args.folder}", file=sys.stderr)
+        return 2
+    table = markdown_table(rows)
+    print(table, end="")
+    if args.md:
+        atomic_write_text(args.md, table)
+    if args.csv:
+        atomic_write_text(args.csv, csv_table(rows))
+    return 0

@@ -43,8 +43,8 @@ EXPECTED_ERRORS = (
 )
 
 
-def _common_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+def _common_parser(description: str, prog: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     io = parser.add_argument_group("input and output")
     io.add_argument("--processed_dir", type=Path, required=True, help="the builder's output (meta_manifest.jsonl)")
     io.add_argument("--out_dir", type=Path, required=True, help="feature dir F (F/<group>/<id>.pkl, ...)")
@@ -113,13 +113,13 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
     return 0
 
 
-def _guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+def _guarded(main: Callable[..., int]) -> Callable[..., int]:
     """Expected problems (bad input, missing model or package) end with one clear line, not a traceback."""
 
     @functools.wraps(main)
-    def wrapper(argv: Sequence[str] | None = None) -> int:
+    def wrapper(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         try:
-            return main(argv)
+            return main(argv, prog)
         except EXPECTED_ERRORS as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -128,9 +128,9 @@ def _guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[
 
 
 @_guarded
-def extract_main(argv: Sequence[str] | None = None) -> int:
+def extract_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """extract_at_features.py: MFCC (+ eGeMAPS) audio and hashing text."""
-    parser = _common_parser("Fast, dependency-light features: MFCC mean+std audio and hashed n-gram text.")
+    parser = _common_parser("Fast, dependency-light features: MFCC mean+std audio and hashed n-gram text.", prog)
     audio = parser.add_argument_group("audio")
     audio.add_argument("--audio_features", choices=list(AUDIO_FEATURE_CHOICES), default="mfcc")
     audio.add_argument("--n_mfcc", type=int, default=80, help="MFCC coefficients (the vector has 2 * n_mfcc)")
@@ -151,12 +151,13 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
 
 
 @_guarded
-def extract_hf_main(argv: Sequence[str] | None = None) -> int:
+def extract_hf_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """extract_at_features_hf.py: pretrained speech, text and face encoders."""
     parser = _common_parser(
         "Pretrained-encoder features. With no model options it runs offline on packaged models: "
         "Whisper tiny.en encoder (audio) and all-MiniLM-L6-v2 (text). With internet, e.g. "
-        "--audio_model microsoft/wavlm-base --text_model roberta-base --video_model microsoft/resnet-50."
+        "--audio_model microsoft/wavlm-base --text_model roberta-base --video_model microsoft/resnet-50.",
+        prog,
     )
     models = parser.add_argument_group("models (hub id, local folder, or packaged:<name>)")
     models.add_argument("--audio_model", default=SpeechEncoderSpec.model)
@@ -203,9 +204,9 @@ def extract_hf_main(argv: Sequence[str] | None = None) -> int:
 
 
 @_guarded
-def memmap_main(argv: Sequence[str] | None = None) -> int:
+def memmap_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """build_memmap_features.py: pack one pickle group dir into memory-mapped arrays."""
-    parser = argparse.ArgumentParser(description="Pack F/<group> pickles into memory-mapped .npy arrays.")
+    parser = argparse.ArgumentParser(prog=prog, description="Pack F/<group> pickles into memory-mapped .npy arrays.")
     parser.add_argument("--in_dir", type=Path, required=True, help="a pickle group dir, e.g. F/train")
     parser.add_argument("--out_dir", type=Path, required=True, help="e.g. M/train (replaced atomically)")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")

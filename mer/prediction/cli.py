@@ -31,9 +31,9 @@ class UsageError(ValueError):
     """A flag combination that cannot work; reported like argparse's own errors."""
 
 
-def predict_parser() -> argparse.ArgumentParser:
+def predict_parser(prog: str = "predict.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="predict.py",
+        prog=prog,
         description="Predict the emotion of your own recordings (audio or video files, or folders of them) "
         "with a trained checkpoint. See docs/predict.md.",
     )
@@ -154,8 +154,8 @@ def _report(results: list[Prediction], failures: list[Failure], args: argparse.N
         print(f"{len(ok)} predicted, {len(failed)} failed", file=sys.stderr)
 
 
-def predict_main(argv: Sequence[str] | None = None) -> int:
-    parser = predict_parser()
+def predict_main(argv: Sequence[str] | None = None, prog: str = "predict.py") -> int:
+    parser = predict_parser(prog)
     args = parser.parse_args(argv)
     try:
         _check_usage(args)

@@ -229,18 +229,17 @@ def test_egemaps_without_opensmile_says_how_to_install_it(small_corpus, tmp_path
 
 
 def test_the_top_level_scripts_run_as_commands(small_corpus, tmp_path):
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'mer_dataset_builder' / 'src'}"}
     done = subprocess.run(
         [sys.executable, str(REPO / "extract_at_features.py"), "--processed_dir", str(small_corpus),
          "--out_dir", str(tmp_path / "F"), "--n_mfcc", "13", "--text_dim", "32", "--splits", "val"],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "rows {'val': 3}" in done.stdout and "dims {'audio': 26, 'text': 32}" in done.stdout
     done = subprocess.run(
         [sys.executable, str(REPO / "build_memmap_features.py"), "--in_dir", str(tmp_path / "F" / "val"),
          "--out_dir", str(tmp_path / "M" / "val"), "--quiet"],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert open_feature_store(tmp_path / "M" / "val").dims == {"audio": 26, "text": 32}

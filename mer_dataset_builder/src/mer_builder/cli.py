@@ -48,12 +48,12 @@ def _dataset_names(value: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m mer_builder",
+        prog=prog,
         description="Fetch, prepare and check seven emotion corpora as one manifest, or write the synthetic demo.",
         epilog="Exit codes: 0 success, 2 validate/integrity failed, 1 any other error. "
-        "`python -m mer_builder COMMAND --help` describes each command.",
+        f"`{prog} COMMAND --help` describes each command.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -115,8 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """The builder's command line (`mer build`, `mer-builder`, `python -m mer_builder`); returns the exit code."""
+    if prog is None:
+        prog = "mer-builder" if Path(sys.argv[0]).name == "mer-builder" else "python -m mer_builder"
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
