@@ -42,7 +42,7 @@ COMMANDS: dict[str, Command] = {
     "train": Command("mer.commands:train_main", "train fusion models under a protocol, for one or more seeds"),
     "evaluate": Command("mer.commands:evaluate_main", "evaluate a checkpoint on a feature dir"),
     "predict": Command("mer.prediction.cli:predict_main", "predict the emotions of your own recordings"),
-    "results": Command("mer.results:results_main", "every metrics_eval.json under a folder -> one table"),
+    "results": Command("mer.commands:results_main", "every metrics_eval.json under a folder -> one table"),
     "demo": Command("mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus"),
 }
 EXIT_USAGE = 2

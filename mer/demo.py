@@ -14,27 +14,28 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mer_builder.cli_common import add_num_workers, add_out_dir, cli_parser, run_command
+
 GROUPS = ("train", "val", "testA", "testB")
 RUN_NAME = "baseline_at"
 CONFIG = "mer_builder_at_simple"
 
 
 def demo_parser(prog: str = "mer demo") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Run the whole pipeline (build, extract, memmap, train, evaluate, results) on the built-in "
+    parser = cli_parser(
+        prog,
+        "Run the whole pipeline (build, extract, memmap, train, evaluate, results) on the built-in "
         "synthetic demo corpus: no download, about a minute on 2 CPU cores.",
     )
-    parser.add_argument("--out_dir", type=Path, default=Path("outputs/demo"), help="everything goes here")
+    add_out_dir(parser, "everything goes here", required=False, default=Path("outputs/demo"))
     parser.add_argument(
         "--datasets", nargs="+", metavar="NAME", help="demo corpora to build (builder names, e.g. ravdess meld); all"
     )
     parser.add_argument("--seeds", nargs="+", type=int, help="train once per seed (default: the config's, 1)")
-    parser.add_argument("--num_workers", type=int, help="parallel workers for building and extraction")
+    add_num_workers(parser, "building and extraction")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="extra training override"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -44,16 +45,19 @@ def _stage(prog: str, main: Callable[..., int], argv: list[str]) -> int:
 
 
 def demo_main(argv: Sequence[str] | None = None, prog: str = "mer demo") -> int:
+    return run_command(demo_parser(prog), argv, _demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from mer_builder.cli import main as builder_main
 
     from .commands import train_main
     from .features.cli import extract_main, memmap_main
 
-    args = demo_parser(prog).parse_args(argv)
     out = args.out_dir.expanduser().resolve()
     quiet = ["--quiet"] if args.quiet else []
     datasets = ["--datasets", *args.datasets] if args.datasets else []
-    workers = ["--num_workers", str(args.num_workers)] if args.num_workers else []
+    workers = ["--num_workers", str(args.num_workers)]
     raw, processed, pickles, features = out / "raw", out / "processed", out / "features_pkl", out / "features"
 
     if raw.is_dir():

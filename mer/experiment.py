@@ -11,28 +11,32 @@ checks (config, data, protocol leakage) run before anything is written or traine
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 import yaml
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_text
+from mer_builder.parallel import free_cpus
 
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
+from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
 from .modalities import modality_names
 from .protocols import Fold, ProtocolData, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
-from .training.runtime import resolve_device
 from .training.trainer import Trainer
 
 CONFIG_NAME = "config_resolved.yaml"
+logger = logging.getLogger(__name__)
 
 
-class RunFolderError(FileExistsError):
+class RunFolderError(InputError, FileExistsError):
     """The run folder exists and neither --resume nor --overwrite says what to do with it."""
 
 
@@ -66,7 +70,7 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
         )
 
 
-def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
+def plan(config: Mapping) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
     """Open the features and make the protocol's folds (every check that can fail before training)."""
     data_cfg = config["data"]
     data = open_features(data_cfg["features_dir"], data_cfg["corpora"])
@@ -83,24 +87,25 @@ def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolD
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
     )
-    log(f"features: {data.root} ({len(data.rows)} rows, dims {dict(data.store.dims)}); modalities {list(modalities)}")
+    logger.info(
+        "features: %s (%d rows, dims %s); modalities %s", data.root, len(data.rows), dict(data.store.dims), modalities
+    )
     for fold in folds:
-        log(fold.describe(data.rows))
+        logger.info(fold.describe(data.rows))
     return data, folds, modalities
 
 
-def run_experiment(
-    config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print
-) -> Path:
+def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False) -> Path:
     """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder."""
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
     check_run_dir(run_dir, config, overwrite, resume)
-    data, folds, modalities = plan(config, log)
-    device, note = resolve_device(training["device"])
-    log(note)
-    if training["num_threads"]:
-        torch.set_num_threads(training["num_threads"])
+    data, folds, modalities = plan(config)
+    device = resolve_device(training["device"])
+    threads = training["num_threads"] or free_cpus()
+    torch.set_num_threads(threads)
+    logger.info("torch threads: %d (%s)", threads, "training.num_threads" if training["num_threads"] else
+                "the CPUs free now; set training.num_threads to choose")  # fmt: skip
     if overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +124,6 @@ def run_experiment(
                 fold.name,
                 device,
                 quiet,
-                log,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:
@@ -137,14 +141,13 @@ def run_experiment(
                     training["eval_batch_size"],
                     device,
                     quiet,
-                    log,
                     eval_dir=str(data.root),
                 )
-                log(f"[{fold.name} seed {seed}] {name}: {headline(metrics)}")
+                logger.info("[%s seed %s] %s: %s", fold.name, seed, name, headline(metrics))
     if config["evaluation"]["test"]:
-        rows = collect(run_dir, log)
+        rows = collect(run_dir)
         table = markdown_table(rows)
         atomic_write_text(run_dir / "results.md", table)
         atomic_write_text(run_dir / "results.csv", csv_table(rows))
-        log(f"\nresults ({run_dir / 'results.md'}):\n{table}")
+        logger.info("\nresults (%s):\n%s", run_dir / "results.md", table)
     return run_dir

@@ -90,3 +90,13 @@ def format_mean_std(mean: float, std: float, n: int, scale: float = 100.0, digit
         return "n/a"
     text = f"{mean * scale:.{digits}f}"
     return f"{text} ± {std * scale:.{digits}f}" if n > 1 else text
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of (N, C) logits against integer labels; NaN for no rows."""
+    if len(labels) == 0:
+        return math.nan
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    return float(np.mean(log_norm - shifted[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]))

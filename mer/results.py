@@ -8,22 +8,21 @@ the per-fold means, with the standard deviation across folds.
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import math
-import sys
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mer_builder.fsutil import atomic_write_text
+from mer_builder.fsutil import csv_text
 
-from .evaluation import csv_text
 from .metrics import HEADLINE, format_mean_std, summarize
 
 COLUMN_TITLES = {"acc": "acc (WA)", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1", "uar": "UAR"}
 FOLD_MEAN = "mean over folds"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,7 +43,7 @@ def find_evaluations(folder: Path) -> list[Path]:
     return sorted(Path(folder).rglob("metrics_eval.json"))
 
 
-def collect(folder: Path, log: Callable[[str], None] = print) -> list[ResultRow]:
+def collect(folder: Path) -> list[ResultRow]:
     groups: dict[tuple, dict] = defaultdict(dict)
     for path in find_evaluations(folder):
         try:
@@ -61,7 +60,9 @@ def collect(folder: Path, log: Callable[[str], None] = print) -> list[ResultRow]
         )
         seed = record.get("seed")
         if seed in groups[key]:
-            log(f"note: {path} repeats seed {seed} of {key[0]}/{key[2]}/{key[3]}; keeping {groups[key][seed][0]}")
+            logger.warning(
+                "%s repeats seed %s of %s/%s/%s; keeping %s", path, seed, key[0], key[2], key[3], groups[key][seed][0]
+            )
             continue
         groups[key][seed] = (path, record)
     rows = []
@@ -136,28 +137,3 @@ def csv_table(rows: Sequence[ResultRow]) -> str:
             record[f"{k}_std"] = "" if math.isnan(std) else f"{std:.4f}"
         records.append(record)
     return csv_text(records, columns)
-
-
-def results_main(argv: Sequence[str] | None = None, prog: str = "collect_results.py") -> int:
-    """`mer results FOLDER [--md F] [--csv F]`: print the table of every evaluation under FOLDER."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Every metrics_eval.json under a folder -> one results table (mean ± std over seeds)."
-    )
-    parser.add_argument("folder", type=Path, help="searched recursively for metrics_eval.json")
-    parser.add_argument("--md", type=Path, help="also write the Markdown table here")
-    parser.add_argument("--csv", type=Path, help="also write the table as CSV (means and stds as numbers) here")
-    args = parser.parse_args(argv)
-    if not args.folder.is_dir():
-        print(f"error: {args.folder} is not a folder", file=sys.stderr)
-        return 2
-    rows = collect(args.folder)
-    if not rows:
-        print(f"error: no metrics_eval.json under {args.folder}", file=sys.stderr)
-        return 2
-    table = markdown_table(rows)
-    print(table, end="")
-    if args.md:
-        atomic_write_text(args.md, table)
-    if args.csv:
-        atomic_write_text(args.csv, csv_table(rows))
-    return 0

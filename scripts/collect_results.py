@@ -6,7 +6,7 @@ The same as `mer results`. Rows are grouped by run, protocol, fold, evaluated se
 (read from the files); LOCO and LOSO runs get a `mean over folds` row. See docs/training.md.
 """
 
-from mer.results import results_main
+from mer.commands import results_main
 
 if __name__ == "__main__":
     raise SystemExit(results_main())

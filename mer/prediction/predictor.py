@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,8 +33,10 @@ import torch
 from tqdm import tqdm
 
 from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError
+from mer_builder.errors import InputError
 
 from ..features.config import FeatureConfigError
+from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
@@ -48,7 +50,7 @@ ENCODER_KINDS = ("audio", "text", "video", "face_detector")
 SILENCE_PEAK = 1e-4  # -80 dBFS: a muted microphone or an empty track
 
 
-class PredictionError(ValueError):
+class PredictionError(InputError, ValueError):
     """Prediction cannot run at all (checkpoint, features, a modality the model needs); the message says what to do."""
 
 
@@ -239,8 +241,10 @@ class Predictor:
         segments = [(item, a, b) for item in batch if not item.error for a, b in item.spans]
         features: dict[str, list[np.ndarray | None]] = {}
         if "audio" in self.modalities:
-            audio = _isolated(
-                self.pipeline.audio_features, [item.waveform[a:b] for item, a, b in segments], self.batch_size
+            audio = isolated(
+                lambda chunk: finite_or_error(self.pipeline.audio_features(chunk), "audio"),
+                [item.waveform[a:b] for item, a, b in segments],
+                self.batch_size,
             )
             for (item, _, _), vector in zip(segments, audio, strict=True):
                 if isinstance(vector, Exception) and not item.error:
@@ -264,8 +268,8 @@ class Predictor:
     def _text_vectors(self, items: list[_Input]) -> dict[int, np.ndarray]:
         """The text vector of every input with a transcript; the ones without get none (masked out)."""
         given = [item for item in items if item.text is not None]
-        vectors = _isolated(
-            lambda chunk: self.pipeline.text_features(*zip(*chunk, strict=True)),
+        vectors = isolated(
+            lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
             [(i.text, i.speaker, i.context) for i in given],
             2 * self.batch_size,
         )
@@ -348,12 +352,9 @@ class Predictor:
 
 
 def _device(name: str) -> str:
-    from ..features.hf import resolve_device
+    from ..device import resolve_device
 
-    try:
-        return resolve_device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise PredictionError(str(exc)) from None
+    return str(resolve_device(name))
 
 
 def _per_input(values: Sequence | None, n: int, name: str) -> list:
@@ -390,27 +391,6 @@ def _reason(exc: BaseException, path: Path) -> str:
     """The exception's message without the file name it usually starts with (the result already names the file)."""
     text = str(exc).strip() or type(exc).__name__
     return text.removeprefix(f"{path}: ")
-
-
-def _isolated(compute: Callable[[list], np.ndarray], items: list, batch_size: int) -> list[np.ndarray | Exception]:
-    """`compute` over batches of items; when a batch fails, each of its items alone, so one bad item
-    fails only itself. Non-finite results count as failures."""
-    out: list[np.ndarray | Exception] = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        try:
-            out.extend(_finite(compute(chunk)))
-        except Exception:
-            for item in chunk:
-                try:
-                    out.extend(_finite(compute([item])))
-                except Exception as exc:
-                    out.append(exc)
-    return out
-
-
-def _finite(vectors: np.ndarray) -> list[np.ndarray | Exception]:
-    return [v if np.isfinite(v).all() else ValueError("features contain NaN or inf") for v in vectors]
 
 
 def _encoder_entries(config: dict) -> list[tuple[str, str, dict, str]]:

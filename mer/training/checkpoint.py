@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_output
 
 from .. import __version__
@@ -39,7 +40,7 @@ FORMAT_VERSION = 1
 REQUIRED = ("model_state", "model_config", "modalities", "dims", "labels")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A checkpoint is unreadable or does not fit; the message names the file and the mismatch."""
 
 

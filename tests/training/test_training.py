@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -49,24 +50,29 @@ def test_same_seed_gives_identical_results_and_another_seed_does_not(synth, feat
     assert a["confusion_matrix"] == b["confusion_matrix"] and a["uar"] == b["uar"]
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp_path):
+def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp_path, monkeypatch):
     sets = synth.sets(
         features_root,
         tmp_path,
         **{"training.epochs": 5, "training.modality_dropout": 0.2, "training.feature_noise": 0.1},
     )
     config = validate(load_config(None, ["experiment.name=whole", *sets]))
-    run_experiment(config, quiet=True, log=lambda _: None)
+    run_experiment(config, quiet=True)
 
-    def stop_after_two(line):
-        if "epoch   2" in line:
-            raise KeyboardInterrupt
+    class StopAfterTwo(logging.Handler):  # Ctrl-C right after epoch 2's log line
+        def emit(self, record):
+            if "epoch   2" in record.getMessage():
+                raise KeyboardInterrupt
 
     config["experiment"]["name"] = "cut"
+    trainer_log = logging.getLogger("mer.training.trainer")
+    trainer_log.addHandler(StopAfterTwo())
+    monkeypatch.setattr(trainer_log, "level", logging.INFO)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(config, quiet=True, log=stop_after_two)
+        run_experiment(config, quiet=True)
+    trainer_log.handlers = [h for h in trainer_log.handlers if not isinstance(h, StopAfterTwo)]
     assert load_checkpoint(tmp_path / "cut/seed1/checkpoints/last.pt")["train_state"]["epoch"] == 2
-    run_experiment(config, resume=True, quiet=True, log=lambda _: None)
+    run_experiment(config, resume=True, quiet=True)
     whole, cut = (tmp_path / n / "seed1" for n in ("whole", "cut"))
 
     def strip_seconds(path):

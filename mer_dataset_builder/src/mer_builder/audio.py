@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import InputError
 from .fsutil import atomic_write_bytes
 
 TARGET_SR = 16000
@@ -25,7 +26,7 @@ CONTAINER_SUFFIXES = frozenset({".m4a", ".mp4", ".flv", ".mov", ".mkv", ".webm",
 MEDIA_SUFFIXES = SOUNDFILE_SUFFIXES | CONTAINER_SUFFIXES
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(InputError):
     """A media file that cannot be turned into audio samples; the message names the file."""
 
 
