@@ -4,21 +4,15 @@ the files at the repository root only call these."""
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from mer_builder.cli_common import InputError, add_out_dir, cli_parser, run_command
 from mer_builder.fsutil import atomic_write_text
 
-from .config import apply_overrides, describe_keys, load_config, validate
-from .device import resolve_device
-from .evaluation import EVAL_FILES, evaluate_checkpoint, headline
-from .features.store import open_feature_store
+from .config import describe_keys
+from .evaluation import headline
 from .results import collect, csv_table, markdown_table
-from .training.checkpoint import load_checkpoint
-
-logger = logging.getLogger(__name__)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -74,11 +68,16 @@ def _train(args: argparse.Namespace) -> int:
     if args.list_keys:
         print(describe_keys())
         return 0
-    from .experiment import run_experiment
+    from .api import train
 
-    config = validate(load_config(args.config, [*_shorthands(args), *args.overrides]), require=["data.features_dir"])
-    run_dir = run_experiment(config, overwrite=args.overwrite, resume=args.resume, quiet=args.quiet)
-    print(f"run folder: {run_dir}")
+    run = train(
+        args.config,
+        [*_shorthands(args), *args.overrides],
+        overwrite=args.overwrite,
+        resume=args.resume,
+        quiet=args.quiet,
+    )
+    print(f"run folder: {run.run_dir}")
     return 0
 
 
@@ -104,33 +103,22 @@ def evaluate_main(argv: Sequence[str] | None = None, prog: str = "evaluate.py") 
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    checkpoint = load_checkpoint(args.ckpt)
-    if args.config is not None:
-        config = load_config(args.config, args.overrides)
-    else:
-        config = checkpoint["config"]
-        apply_overrides(config, args.overrides)
-    config = validate(config, require=["data.eval_dir"])
-    output_dir = args.out_dir.resolve()
-    existing = [name for name in EVAL_FILES if (output_dir / name).exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"{output_dir} already holds {existing}; pass --overwrite to replace them")
-    eval_dir = Path(config["data"]["eval_dir"])
-    store = open_feature_store(eval_dir)
-    device = resolve_device(config["training"]["device"])
-    metrics = evaluate_checkpoint(
-        checkpoint,
-        store,
-        output_dir,
-        args.name or eval_dir.name,
-        str(args.ckpt.resolve()),
-        config["training"]["eval_batch_size"],
-        device,
-        args.quiet,
-        eval_dir=str(eval_dir),
+    from .api import evaluate
+
+    metrics = evaluate(
+        args.ckpt,
+        None,
+        args.out_dir,
+        name=args.name,
+        config=args.config,
+        overrides=args.overrides,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
     )
     print(f"{metrics['eval_set']}: {headline(metrics)}")
-    print(f"wrote {output_dir}/metrics_eval.json, per_corpus.csv, confusion_matrix.csv/.png, predictions.csv")
+    print(
+        f"wrote {args.out_dir.resolve()}/metrics_eval.json, per_corpus.csv, confusion_matrix.csv/.png, predictions.csv"
+    )
     return 0
 
 

@@ -154,6 +154,15 @@ SCHEMA: dict[str, Key] = {
         nullable=True,
     ),
     "training.deterministic": Key(True, "bool", "ask torch for deterministic kernels"),
+    # run logs (see mer/training/tracking.py)
+    "logging.tensorboard": Key(True, "bool", "write TensorBoard event files per fold and seed (<unit>/tensorboard/)"),
+    "logging.mlflow_uri": Key(
+        None,
+        "str",
+        "MLflow tracking URI (e.g. sqlite:///mlflow.db, http://host:5000, file:./mlruns); null = no MLflow",
+        nullable=True,
+    ),
+    "logging.mlflow_experiment": Key(None, "str", "MLflow experiment name; null = experiment.name", nullable=True),
     # evaluation
     "evaluation.test": Key(True, "bool", "evaluate the protocol's test sets after training (turn off while tuning)"),
 }
@@ -192,7 +201,15 @@ def find_config(name: Path | str) -> Path:
     )
 
 
-RESUME_MAY_DIFFER = ("training.epochs", "training.device", "training.num_threads", "experiment.seeds")
+RESUME_MAY_DIFFER = (
+    "training.epochs",
+    "training.device",
+    "training.num_threads",
+    "experiment.seeds",
+    "logging.tensorboard",
+    "logging.mlflow_uri",
+    "logging.mlflow_experiment",
+)
 
 
 class _Loader(yaml.SafeLoader):

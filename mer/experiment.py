@@ -30,6 +30,7 @@ from .modalities import modality_names
 from .protocols import Fold, ProtocolData, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
+from .training.tracking import RunTracker, check_tracking
 from .training.trainer import Trainer
 
 CONFIG_NAME = "config_resolved.yaml"
@@ -101,6 +102,7 @@ def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, 
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
     check_run_dir(run_dir, config, overwrite, resume)
     data, folds, modalities = plan(config)
+    check_tracking(config)
     device = resolve_device(training["device"])
     threads = training["num_threads"] or free_cpus()
     torch.set_num_threads(threads)
@@ -114,6 +116,7 @@ def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, 
     for fold in folds:
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
+            tracker = RunTracker(config, directory, fold.name, seed)
             trainer = Trainer(
                 config,
                 modalities,
@@ -124,9 +127,11 @@ def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, 
                 fold.name,
                 device,
                 quiet,
+                tracker,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:
+                tracker.close(run_dir / CONFIG_NAME)
                 continue
             if not result.best_checkpoint.is_file():
                 raise RuntimeError(f"{result.best_checkpoint}: no model was selected (val metric was never finite)")
@@ -144,6 +149,8 @@ def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, 
                     eval_dir=str(data.root),
                 )
                 logger.info("[%s seed %s] %s: %s", fold.name, seed, name, headline(metrics))
+                tracker.evaluation(name, metrics, directory / "eval" / name, result.best_epoch)
+            tracker.close(run_dir / CONFIG_NAME)
     if config["evaluation"]["test"]:
         rows = collect(run_dir)
         table = markdown_table(rows)

@@ -27,8 +27,6 @@ from .config import (
     TextEncoderSpec,
     TextSpec,
 )
-from .extract import RunOptions, run_extraction
-from .memmap import build_memmap
 from .packaged import is_packaged
 
 SPLIT_CHOICES = ("train", "val", "test", "testA", "testB")
@@ -82,7 +80,12 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
     if args.quiet:  # also silences model-loading bars in worker processes, which inherit the environment
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    options = RunOptions(
+    from ..api import extract
+
+    info = extract(
+        args.processed_dir,
+        args.out_dir,
+        config,
         groups=_groups(args.splits),
         num_workers=args.num_workers,
         backend=args.backend,
@@ -94,7 +97,6 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
         batch_size=batch,
         runtime={"command": shlex.join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])},
     )
-    info = run_extraction(args.processed_dir, args.out_dir, config, options)
     if not args.quiet:
         done = {g: c["rows"] for g, c in info["counts"].items()}
         timing = info["timing"]
@@ -201,14 +203,23 @@ def memmap_main(argv: Sequence[str] | None = None, prog: str | None = None) -> i
 
 def memmap_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = cli_parser(prog, "Pack F/<group> pickles into memory-mapped .npy arrays.")
-    parser.add_argument("--in_dir", type=Path, required=True, help="a pickle group dir, e.g. F/train")
-    add_out_dir(parser, "e.g. M/train (replaced atomically)")
+    parser.add_argument(
+        "--in_dir",
+        type=Path,
+        required=True,
+        help="a pickle group dir (F/train), or a feature root F to pack every group",
+    )
+    add_out_dir(parser, "M/train for a group dir, M for a feature root (each group replaced atomically)")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="stored value type")
     return parser
 
 
 def _memmap(args: argparse.Namespace) -> int:
-    info = build_memmap(args.in_dir, args.out_dir, args.dtype, quiet=args.quiet)
+    from ..api import pack
+
+    packed = pack(args.in_dir, args.out_dir, args.dtype, quiet=args.quiet)
     if not args.quiet:
-        print(f"memmap features in {args.out_dir}: {info['n_rows']} rows, dims {info['dims']}, {info['dtype']}")
+        for group, info in packed.items():
+            where = args.out_dir if len(packed) == 1 and group == args.in_dir.name else args.out_dir / group
+            print(f"memmap features in {where}: {info['n_rows']} rows, dims {info['dims']}, {info['dtype']}")
     return 0

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError
+from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError, conform_samples
 from mer_builder.errors import InputError
 
 from ..features.config import FeatureConfigError
@@ -100,6 +100,8 @@ class _Input:
     text: str | None
     speaker: str | None
     context: tuple[Turn, ...]
+    samples: np.ndarray | None = None  # an in-memory waveform given instead of a file
+    sample_rate: int | None = None
     waveform: np.ndarray | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
     used: list[str] = field(default_factory=list)  # text and video, once their features are in
@@ -165,28 +167,36 @@ class Predictor:
 
     def predict(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | np.ndarray],
         texts: Sequence[str | None] | None = None,
         speakers: Sequence[str | None] | None = None,
         contexts: Sequence[Sequence[Turn]] | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
+        sample_rate: int | None = None,
     ) -> list[Prediction]:
-        """One `Prediction` per path, in order. `texts[i]` is the transcript of `paths[i]` (None: none);
+        """One `Prediction` per input, in order. An input is a media file's path, or a waveform as a numpy
+        array ((n,) or (n, channels)) whose `sample_rate` must then be given; its result's `path` reads
+        `<array i>`. `texts[i]` is the transcript of input i (None: none);
         `speakers` and `contexts` (earlier (speaker, text) turns, oldest first) matter when the
         model's features use them. With `window_s`, each file is also cut into windows of that
         length every `hop_s` seconds (default: `window_s`) and `timeline` holds one prediction per
         window; the file's probabilities are then the mean over its windows."""
         n = len(paths)
+        arrays = {i: p for i, p in enumerate(paths) if isinstance(p, np.ndarray)}
+        if arrays and sample_rate is None:
+            raise PredictionError("waveforms given as arrays need sample_rate= (their samples per second)")
         texts, speakers = _per_input(texts, n, "texts"), _per_input(speakers, n, "speakers")
         contexts = _per_input(contexts, n, "contexts")
         window, hop = _window_lengths(window_s, hop_s, self.pipeline.config.sample_rate)
         if self.uses_text and not self.can_skip_text and all(t is None for t in texts):
             raise PredictionError(self._needs_text(f"for any of the {n} inputs"))
         items = [
-            _Input(i, Path(p), (t or "").strip() or None, s, tuple(c or ()))
+            _Input(i, Path(f"<array {i}>" if i in arrays else p), (t or "").strip() or None, s, tuple(c or ()))  # type: ignore[arg-type]
             for i, (p, t, s, c) in enumerate(zip(paths, texts, speakers, contexts, strict=True))
         ]
+        for i, samples in arrays.items():
+            items[i].samples, items[i].sample_rate = samples, sample_rate
         results: list[Prediction | None] = [None] * n
         with tqdm(total=n, desc="predict", unit="file", disable=self.quiet) as bar:
             for batch in self._decoded_batches(items, window, hop):
@@ -222,11 +232,15 @@ class Predictor:
         if self.uses_text and item.text is None and not self.can_skip_text:
             item.error = self._needs_text("for this file")
             return
-        if item.path.is_dir():
+        if item.samples is None and item.path.is_dir():
             item.error = "is a folder: give media files (mer.prediction.find_media lists the ones in a folder)"
             return
         try:
-            item.waveform = self.pipeline.load_waveform(item.path)
+            if item.samples is not None:
+                rate = self.pipeline.config.sample_rate
+                item.waveform = conform_samples(item.samples, item.sample_rate, rate, str(item.path))  # type: ignore[arg-type]
+            else:
+                item.waveform = self.pipeline.load_waveform(item.path)
         except AudioDecodeError as exc:
             item.error = _reason(exc, item.path)
             return

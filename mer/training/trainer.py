@@ -43,6 +43,7 @@ from .losses import LOSSES
 from .plots import plot_history
 from .runtime import epoch_seed, seed_everything
 from .schedule import LRSchedule, build_optimizer
+from .tracking import RunTracker
 
 logger = logging.getLogger(__name__)
 TRAIN_COLUMNS = ("epoch", "loss", *HEADLINE, "lr", "seconds")
@@ -76,11 +77,12 @@ class Trainer:
         fold: str,
         device: torch.device,
         quiet: bool = False,
+        tracker: RunTracker | None = None,
     ):
         self.config, self.training = config, config["training"]
         self.modalities, self.train_store, self.val_store = modalities, train_store, val_store
         self.unit_dir, self.seed, self.fold, self.device = Path(unit_dir), seed, fold, device
-        self.quiet = quiet
+        self.quiet, self.tracker = quiet, tracker
         self.dims = {m: train_store.dims[m] for m in modalities}
         self.best_path = self.unit_dir / "checkpoints" / "best.pt"
         self.last_path = self.unit_dir / "checkpoints" / "last.pt"
@@ -228,6 +230,8 @@ class Trainer:
             self.stopped_early = self.stopper.should_stop
             save_checkpoint(self.last_path, self._checkpoint(self.model, val_metrics, with_state=True))
             self._write_history()
+            if self.tracker is not None:
+                self.tracker.epoch(self.epoch, train_row, val_row)
             marker = " *" if self.stopper.best_epoch == self.epoch else ""
             logger.info(
                 f"[{self.fold} seed {self.seed}] epoch {self.epoch:3d}  train loss {train_row['loss']:.4f}  "

@@ -28,7 +28,8 @@ def built(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_mfcc_hash_features_and_memmaps_from_the_builder_demo(built):
     manifest = [json.loads(line) for line in (built / "processed" / "meta_manifest.jsonl").read_text().splitlines()]
-    args = ["--processed_dir", "D/processed", "--out_dir", "D/F", "--meld_context_window", "2", "--quiet"]
+    args = ["--processed_dir", "D/processed", "--out_dir", "D/F", "--meld_context_window", "2", "--quiet",
+            "--num_workers", "1"]  # fmt: skip
     assert extract_main([*args, "--include_speaker_in_text"]) == 0
     info = json.loads((built / "F" / "feature_info.json").read_text())
     assert info["status"] == "ok" and info["n_failed"] == 0

@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(processed: Path, out: Path, *extra: str) -> int:
-    return extract_main(["--processed_dir", str(processed), "--out_dir", str(out), "--quiet", *extra])
+    return extract_main(["--processed_dir", str(processed), "--out_dir", str(out), "--quiet", "--num_workers", "1",
+                         *extra])  # fmt: skip
 
 
 def _pickles(out: Path) -> dict[str, Path]:
@@ -212,7 +213,7 @@ def test_parallel_workers_write_the_same_features_as_one_process(small_corpus, t
 def test_unknown_backend_and_missing_manifest_are_clear_errors(small_corpus, tmp_path, capsys):
     assert _run(small_corpus, tmp_path / "F", "--backend", "nonsense") == 1
     assert "--backend nonsense" in capsys.readouterr().err
-    assert _run(tmp_path / "nowhere", tmp_path / "F") == 1
+    assert _run(tmp_path / "nowhere", tmp_path / "F") == 2  # invalid input
     assert "manifest not found" in capsys.readouterr().err
 
 

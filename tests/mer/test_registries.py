@@ -42,7 +42,9 @@ def test_each_model_declares_the_modalities_it_accepts():
         accepts, requires = entry.value.accepts, entry.value.requires
         assert accepts and requires <= accepts <= {"audio", "text", "video"}
         modalities = tuple(m for m in ("audio", "text", "video") if m in accepts)
-        config = validate(load_config(None, ["experiment.name=x", f"model.name={entry.name}"]))["model"]
+        letters = "[" + ",".join(m[0].upper() for m in modalities) + "]"
+        sets = ["experiment.name=x", f"model.name={entry.name}", f"data.modalities={letters}"]
+        config = validate(load_config(None, sets))["model"]
         model = build_model(config, modalities, dict.fromkeys(modalities, 6), 7)
         assert model.modalities == modalities
         assert model({m: torch.zeros(2, 6) for m in modalities}).shape == (2, 7)

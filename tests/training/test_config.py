@@ -73,7 +73,7 @@ def test_unknown_key_in_a_config_file_names_the_file(tmp_path):
         ("training.deterministic=yes please", r"training.deterministic: expected true or false"),
         ("experiment.seeds=[1,1]", r"repeated seed"),
         ("training.device=gpu", r"training.device: expected auto, cpu"),
-        ("model.name=gated_avt", r"gated_avt fuses all three modalities"),
+        ("model.name=gated_avt", r"gated_avt takes all of A\+T\+V"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_key_named(override, message):

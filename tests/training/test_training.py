@@ -50,7 +50,7 @@ def test_same_seed_gives_identical_results_and_another_seed_does_not(synth, feat
     assert a["confusion_matrix"] == b["confusion_matrix"] and a["uar"] == b["uar"]
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp_path):
     sets = synth.sets(
         features_root,
         tmp_path,
@@ -65,12 +65,15 @@ def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp
                 raise KeyboardInterrupt
 
     config["experiment"]["name"] = "cut"
-    trainer_log = logging.getLogger("mer.training.trainer")
-    trainer_log.addHandler(StopAfterTwo())
-    monkeypatch.setattr(trainer_log, "level", logging.INFO)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(config, quiet=True)
-    trainer_log.handlers = [h for h in trainer_log.handlers if not isinstance(h, StopAfterTwo)]
+    trainer_log, stopper = logging.getLogger("mer.training.trainer"), StopAfterTwo()
+    trainer_log.addHandler(stopper)
+    trainer_log.setLevel(logging.INFO)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(config, quiet=True)
+    finally:
+        trainer_log.removeHandler(stopper)
+        trainer_log.setLevel(logging.NOTSET)
     assert load_checkpoint(tmp_path / "cut/seed1/checkpoints/last.pt")["train_state"]["epoch"] == 2
     run_experiment(config, resume=True, quiet=True)
     whole, cut = (tmp_path / n / "seed1" for n in ("whole", "cut"))

@@ -117,14 +117,30 @@ def load_audio(path: Path | str, target_sr: int | None = TARGET_SR) -> tuple[np.
         raise
     except Exception as exc:  # libsndfile and FFmpeg raise many types; all mean "cannot decode this file"
         raise AudioDecodeError(f"{path}: cannot decode audio ({type(exc).__name__}: {exc})") from exc
+    return conform_samples(samples, sr, target_sr, str(path)), target_sr or sr
+
+
+def conform_samples(
+    samples: np.ndarray, sr: int, target_sr: int | None = TARGET_SR, source: str = "samples"
+) -> np.ndarray:
+    """Mono float32 at `target_sr` (None keeps `sr`) from decoded or in-memory samples, (n,) or (n, channels).
+
+    Raises AudioDecodeError naming `source` for empty, non-finite or wrongly shaped samples.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    elif samples.ndim != 1:
+        raise AudioDecodeError(f"{source}: expected samples shaped (n,) or (n, channels), got {samples.shape}")
     if samples.size == 0:
-        raise AudioDecodeError(f"{path}: decoded to zero samples")
+        raise AudioDecodeError(f"{source}: decoded to zero samples")
     if not np.all(np.isfinite(samples)):
-        raise AudioDecodeError(f"{path}: decoded samples contain NaN or inf")
+        raise AudioDecodeError(f"{source}: decoded samples contain NaN or inf")
+    if not isinstance(sr, int | np.integer) or sr <= 0:
+        raise AudioDecodeError(f"{source}: expected a positive integer sample rate, got {sr!r}")
     if target_sr is not None and sr != target_sr:
         samples = soxr.resample(samples, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
-        sr = target_sr
-    return samples, sr
+    return samples
 
 
 def riff_chunk(chunk_id: bytes, payload: bytes) -> bytes:

@@ -15,16 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import recipes
+from .api import STAGES, BuildResult, build
 from .cli_common import CliParser, add_logging_flags, add_num_workers, run_command
-from .download import DownloadError, quiet_downloads
-from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from .errors import EXIT_OK
 from .labels import POLICY_CHOICES, LabelPolicy
 from .manifest import CORPORA, CORPUS_ALIASES, MANIFEST_NAME
 from .normalise import AUDIO_FAILURE_POLICIES
-from .pipeline import REPORT_NAME, STATS_NAME, BuildOptions, CorpusOutcome, OutputDirError, prepare
+from .pipeline import REPORT_NAME, STATS_NAME, CorpusOutcome, OutputDirError
 from .recipes import canonical_name
-from .recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
-from .validate import CheckResult, integrity, validate
+from .recipes.common import CorpusError
 
 RUNTIME_ERRORS = (OSError, ValueError)  # beyond the InputError/RunFailure kinds: a disk or decoder problem
 MAX_LISTED_WARNINGS = 10
@@ -129,33 +128,6 @@ def _names(args: argparse.Namespace) -> list[str]:
     return args.datasets or list(CORPORA)
 
 
-def _download_stage(names: list[str], raw_dir: Path, force: bool, quiet: bool) -> tuple[list[str], list[CorpusError]]:
-    """(corpora available under raw_dir, failures); every corpus is tried so all instructions show at once."""
-    available, failures = [], []
-    for name in names:
-        recipe = recipes.get_recipe(name)
-        if not force:
-            try:
-                print(f"{recipe.CORPUS}: present at {recipe.locate(raw_dir)}")
-                available.append(name)
-                continue
-            except CorpusLayoutError as exc:
-                print(f"{recipe.CORPUS}: not found ({exc.reason})")
-        try:
-            with quiet_downloads(quiet):
-                path = recipe.download(raw_dir, force=force)
-            print(f"{recipe.CORPUS}: downloaded to {path}")
-            available.append(name)
-        except ManualDownloadRequired as exc:
-            print(f"{recipe.CORPUS} cannot be downloaded by a script. {exc.reason}", file=sys.stderr)
-            failures.append(exc)
-        except DownloadError as exc:
-            failures.append(CorpusError(recipe.CORPUS, None, str(exc)))
-        except CorpusError as exc:
-            failures.append(exc)
-    return available, failures
-
-
 def _report_failures(failures: list[CorpusError], what: str) -> None:
     for failure in failures:
         print(f"error: {' '.join(str(failure).split())}", file=sys.stderr)
@@ -163,18 +135,29 @@ def _report_failures(failures: list[CorpusError], what: str) -> None:
         print(f"error: {len(failures)} corpora {what}: {', '.join(f.corpus for f in failures)}", file=sys.stderr)
 
 
+def _build(args: argparse.Namespace, stages: tuple[str, ...]) -> BuildResult:
+    """`mer_builder.api.build` with this command's flags (commands without a flag get the default)."""
+    options = {k: getattr(args, k) for k in ("audio_failure", "num_workers", "seed", "force", "continue_on_error")
+               if hasattr(args, k)}  # fmt: skip
+    if hasattr(args, "ravdess_calm"):
+        options["policy"] = LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES})
+    raw_dir, out_dir = getattr(args, "raw_dir", None), getattr(args, "out_dir", None)
+    return build(raw_dir, out_dir, args.datasets, stages=stages, quiet=args.quiet, **options)
+
+
+def _report(result: BuildResult) -> int:
+    """Print what `build` did (per-corpus lines, files written, the check tables); returns the exit code."""
+    _report_failures(result.unavailable, "unavailable")
+    if result.outcomes:
+        _report_prepare(result)
+    for check in result.checks:
+        print(f"\n{check.check} {result.manifest}")
+        print(check.summary())
+    return result.exit_code
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
-    _, failures = _download_stage(_names(args), args.raw_dir, args.force, args.quiet)
-    _report_failures(failures, "unavailable")
-    return EXIT_FAILED if failures else EXIT_OK
-
-
-def _build_options(args: argparse.Namespace) -> BuildOptions:
-    return BuildOptions(
-        raw_dir=args.raw_dir, out_dir=args.out_dir, policy=LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES}),
-        audio_failure=args.audio_failure, num_workers=args.num_workers, seed=args.seed, force=args.force,
-        continue_on_error=args.continue_on_error, quiet=args.quiet,
-    )  # fmt: skip
+    return _report(_build(args, ("download",)))
 
 
 def _plural(count: int, noun: str) -> str:
@@ -205,57 +188,34 @@ def _warn_audio_failures(outcomes: list[CorpusOutcome], report_path: Path) -> No
         print(f"warning: ... and {len(kept) - MAX_LISTED_WARNINGS} more, all in {report_path}", file=sys.stderr)
 
 
-def _prepare_stage(names: list[str], args: argparse.Namespace) -> tuple[int, list[str]]:
-    """(exit code, corpora prepared without failing)."""
-    outcomes = prepare(names, _build_options(args))
-    for outcome in outcomes:
+def _report_prepare(result: BuildResult) -> None:
+    for outcome in result.outcomes:
         print(_describe(outcome))
-    out = args.out_dir
+    out = result.out_dir
     print(f"wrote {out / MANIFEST_NAME}, {out / STATS_NAME}, {out / REPORT_NAME}")
-    _warn_audio_failures(outcomes, out / REPORT_NAME)
-    troubled = [o for o in outcomes if o.failed or o.problems]
-    for outcome in troubled:
+    _warn_audio_failures(result.outcomes, out / REPORT_NAME)
+    for outcome in result.troubled:
         first = outcome.report if outcome.failed else outcome.problems[0]
         detail = first.get("error") or first.get("reason")
         count = 1 if outcome.failed else len(outcome.problems)
         print(f"error: [{outcome.corpus}] {first.get('file')}: {' '.join(str(detail).split())} "
               f"({_plural(count, 'problem')}; all in {out / REPORT_NAME})", file=sys.stderr)  # fmt: skip
-    return (EXIT_FAILED if troubled else EXIT_OK), [o.corpus for o in outcomes if not o.failed]
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    return _prepare_stage(_names(args), args)[0]
-
-
-def _print_check(result: CheckResult, out_dir: Path) -> int:
-    print(f"\n{result.check} {out_dir / MANIFEST_NAME}")
-    print(result.summary())
-    return EXIT_OK if result.ok else EXIT_INVALID
-
-
-def _display_names(args: argparse.Namespace) -> list[str] | None:
-    return None if args.datasets is None else [CORPORA[name] for name in args.datasets]
+    return _report(_build(args, ("prepare",)))
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    return _print_check(validate(args.out_dir, _display_names(args)), args.out_dir)
+    return _report(_build(args, ("validate",)))
 
 
 def _cmd_integrity(args: argparse.Namespace) -> int:
-    return _print_check(integrity(args.out_dir, _display_names(args), args.num_workers, args.quiet), args.out_dir)
+    return _report(_build(args, ("integrity",)))
 
 
 def _cmd_all(args: argparse.Namespace) -> int:
-    available, failures = _download_stage(_names(args), args.raw_dir, False, args.quiet)
-    _report_failures(failures, "unavailable")
-    if (failures and not args.continue_on_error) or not available:
-        return EXIT_FAILED
-    prepared_code, prepared = _prepare_stage(available, args)
-    codes = [EXIT_FAILED if failures else EXIT_OK, prepared_code]
-    if prepared:
-        codes.append(_print_check(validate(args.out_dir, prepared), args.out_dir))
-        codes.append(_print_check(integrity(args.out_dir, prepared, args.num_workers, args.quiet), args.out_dir))
-    return next((code for code in codes if code), EXIT_OK)
+    return _report(_build(args, STAGES))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
