@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from .features.store import FeatureStore
+from .models import FusionModel
 from .training.data import batch_rows, iterate
 
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module,
+    model: FusionModel,
     store: FeatureStore,
     batch_size: int,
     device: torch.device,

@@ -52,10 +52,10 @@ def classification_metrics(
         "macro_f1": float(f1[present].mean()) if present.any() else math.nan,
         "weighted_f1": float((f1 * support).sum() / n) if n else math.nan,
         "uar": float(recall[present].mean()) if present.any() else math.nan,
-        "classes_present": [labels[i] for i in np.flatnonzero(present)],
-        "classes_absent": [labels[i] for i in np.flatnonzero(~present)],
+        "classes_present": [labels[int(i)] for i in np.flatnonzero(present)],
+        "classes_absent": [labels[int(i)] for i in np.flatnonzero(~present)],
         "per_class": {
-            labels[i]: {
+            labels[int(i)]: {
                 "precision": float(precision[i]),
                 "recall": float(recall[i]),
                 "f1": float(f1[i]),

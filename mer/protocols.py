@@ -229,6 +229,9 @@ def open_features(features_dir: Path | str, corpora: Sequence[str] | None = None
         if missing:
             raise ProtocolError(f"data.corpora names {missing}, not in {root} (available: {available})")
         keep = _where(np.isin(rows.dataset, list(corpora)))
-        store = SubsetStore(store, keep)
-        rows = Rows(rows.dataset[keep], rows.group[keep], rows.speaker[keep], rows.session[keep])
+        return ProtocolData(
+            SubsetStore(store, keep),
+            Rows(rows.dataset[keep], rows.group[keep], rows.speaker[keep], rows.session[keep]),
+            root,
+        )
     return ProtocolData(store, rows, root)

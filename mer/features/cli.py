@@ -18,6 +18,7 @@ from pathlib import Path
 from mer_builder.cli_common import UsageError, add_num_workers, add_out_dir, cli_parser, run_command
 
 from .config import (
+    AudioPart,
     EgemapsSpec,
     FaceVideoSpec,
     FeatureConfig,
@@ -126,7 +127,7 @@ def extract_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _extract(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    parts = {
+    parts: dict[str, AudioPart] = {
         "mfcc": MfccSpec(n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels),
         "egemaps": EgemapsSpec(),
     }

@@ -272,7 +272,7 @@ def _work_items(
         WorkItem(
             id=r.id,
             pickle_path=str(out_dir / r.group / pickle_relpath(r.id)),
-            audio_path=_resolve(processed_dir, r.audio_path),
+            audio_path=str(_resolve(processed_dir, r.audio_path)),
             media_path=_resolve(processed_dir, r.media_path),
             text=r.text,
             speaker=r.speaker_id,
@@ -424,9 +424,9 @@ def _report(
     previous: dict | None,
     elapsed: float,
 ) -> dict[str, Any]:
-    keep_previous = previous is not None and previous.get("config_hash") == config.hash
-    counts: dict[str, dict[str, int]] = dict(previous.get("counts", {})) if keep_previous else {}
-    failures = [f for f in previous.get("failures", []) if f["group"] not in groups] if keep_previous else []
+    kept = previous if previous is not None and previous.get("config_hash") == config.hash else {}
+    counts: dict[str, dict[str, int]] = dict(kept.get("counts", {}))
+    failures = [f for f in kept.get("failures", []) if f["group"] not in groups]
     for group in groups:
         statuses = Counter(o.status for o in outcomes.values() if o.group == group)
         counts[group] = {

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 
-def isolated(compute: Callable[[list], Sequence[Any]], items: list, batch_size: int | None = None) -> list:
+def isolated(compute: Callable[[list], Sequence[Any] | np.ndarray], items: list, batch_size: int | None = None) -> list:
     """`compute` over batches of `items` (one batch by default), results in item order. When a batch
     raises, each of its items runs alone, so a bad item gets its exception in its place and the others
     their results."""
@@ -44,7 +44,7 @@ def vector_problem(name: str, vector: np.ndarray, dim: int | None = None) -> tup
     return None
 
 
-def finite_or_error(vectors: Sequence[np.ndarray], name: str = "the") -> list[np.ndarray | Exception]:
+def finite_or_error(vectors: Sequence[np.ndarray] | np.ndarray, name: str = "the") -> list[np.ndarray | Exception]:
     """Each vector, or a ValueError in its place when it holds NaN or inf."""
     out: list[np.ndarray | Exception] = []
     for vector in vectors:

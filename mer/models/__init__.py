@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from torch import nn
-
-from .base import MODELS, ModalityMismatch, check_modalities
+from .base import MODELS, FusionModel, ModalityMismatch, check_modalities
 from .flexible_at import FlexibleAT
 from .gated_avt import GatedAVT
 from .gfl import GatedFusion
@@ -23,6 +21,7 @@ from .robust import RobustATV
 __all__ = [
     "MODELS",
     "FlexibleAT",
+    "FusionModel",
     "GatedAVT",
     "GatedFusion",
     "ModalityMismatch",
@@ -34,7 +33,7 @@ __all__ = [
 
 def build_model(
     model_config: Mapping, modalities: Sequence[str], dims: Mapping[str, int], num_classes: int
-) -> nn.Module:
+) -> FusionModel:
     """A model from the `model` config section, modality names (e.g. ("audio", "text")) and their dims."""
     model_class = MODELS[model_config["name"]]
     check_modalities(model_config["name"], modalities)

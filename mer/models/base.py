@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from torch import nn
+
 from mer_builder.errors import InputError
 
 from ..modalities import MODALITY_LETTERS
@@ -17,23 +19,27 @@ class ModalityMismatch(InputError, ValueError):
     """The model cannot take these modalities; the message says which it accepts."""
 
 
-class ModalityContract:
-    """Mixin of the class attributes a registered model declares.
+class FusionModel(nn.Module):
+    """The base of every registered model: what it declares, and what every model instance has.
 
     accepts:  the modalities the model can use (a subset of audio, text, video);
-    requires: the ones it cannot work without (empty: any non-empty subset of `accepts`).
+    requires: the ones it cannot work without (empty: any non-empty subset of `accepts`);
+    modalities, encoders: the modalities it was built for, in input order, and their encoders.
     """
 
     accepts: ClassVar[frozenset[str]] = frozenset()
     requires: ClassVar[frozenset[str]] = frozenset()
+    modalities: tuple[str, ...]
+    encoders: nn.ModuleDict
 
     @classmethod
     def from_config(
         cls, model_config: Mapping, modalities: tuple[str, ...], dims: dict[str, int], num_classes: int
-    ) -> Any:
+    ) -> FusionModel:
         """The model from the `model` config section (each class reads the keys it has)."""
         common = {"hidden_dim": model_config["hidden_dim"], "dropout": model_config["dropout"]}
-        return cls(modalities, dims, num_classes, **common, **cls.config_arguments(model_config))
+        make: Any = cls  # each subclass has its own constructor signature
+        return make(modalities, dims, num_classes, **common, **cls.config_arguments(model_config))
 
     @classmethod
     def config_arguments(cls, model_config: Mapping) -> dict[str, Any]:

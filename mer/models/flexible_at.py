@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from .base import MODELS, ModalityContract
+from .base import MODELS, FusionModel
 from .gfl import GatedFusion
 from .layers import ModalityEncoder, SwiGLUHead
 
 
 @MODELS.register("flexible_at", "one gated fusion layer over audio + text (or a unimodal head), SwiGLU classifier")
-class FlexibleAT(ModalityContract, nn.Module):
+class FlexibleAT(FusionModel):
     accepts = frozenset({"audio", "text"})
 
     @classmethod

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from .base import MODELS, ModalityContract
+from .base import MODELS, FusionModel
 from .gfl import GatedFusion
 from .layers import ModalityEncoder
 
@@ -20,7 +20,7 @@ PAIRS: tuple[tuple[str, str], ...] = (("audio", "video"), ("video", "text"), ("t
 
 
 @MODELS.register("gated_avt", "pairwise audio-video, video-text, text-audio gated fusion (needs A, T and V)")
-class GatedAVT(ModalityContract, nn.Module):
+class GatedAVT(FusionModel):
     accepts = requires = frozenset({"audio", "text", "video"})
 
     @classmethod

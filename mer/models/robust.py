@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from .base import MODELS, ModalityContract
+from .base import MODELS, FusionModel
 from .layers import ModalityEncoder, SwiGLUHead
 
 
 @MODELS.register("robust_atv", "token transformer over any of A, T, V; a missing modality is masked out of attention")
-class RobustATV(ModalityContract, nn.Module):
+class RobustATV(FusionModel):
     accepts = frozenset({"audio", "text", "video"})
 
     @classmethod

@@ -113,7 +113,7 @@ def _texts(args: argparse.Namespace, transcripts: Transcripts | None, media: lis
 
 def _describe(predictor: Predictor) -> str:
     config = predictor.pipeline.config
-    parts = [p.type if p.type != "speech_encoder" else p.model for p in config.audio]
+    parts = [getattr(p, "model", p.type) for p in config.audio]
     text = config.text.encoder
     features = [("audio", "+".join(parts)), ("text", getattr(text, "model", text.type))]
     if config.video is not None:
@@ -156,7 +156,7 @@ def _predict(args: argparse.Namespace) -> int:
     _check_usage(args)
     encoders = _encoders(args.encoder)
     transcripts = Transcripts.read(args.transcripts) if args.transcripts is not None else None
-    media, failures = find_media(args.inputs or transcripts.files)
+    media, failures = find_media(args.inputs or (transcripts.files if transcripts else []))
     if args.text is not None and len(media) > 1:
         raise UsageError(
             f"--text gives one transcript, but the inputs hold {len(media)} media files; use --transcripts"

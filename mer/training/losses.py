@@ -27,6 +27,8 @@ class FocalLoss(nn.Module):
     With class weights the result is the weighted mean, as for `nn.CrossEntropyLoss`.
     """
 
+    weight: torch.Tensor | None
+
     def __init__(self, gamma: float, weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
         super().__init__()
         self.gamma, self.label_smoothing = gamma, label_smoothing

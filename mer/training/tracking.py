@@ -68,14 +68,14 @@ class RunTracker:
     def __init__(self, config: Mapping, unit_dir: Path, fold: str, seed: int):
         self.unit_dir = Path(unit_dir)
         settings = config["logging"]
-        self._tensorboard = None
+        self._tensorboard: Any = None  # a tensorboardX SummaryWriter when logging.tensorboard is on
         if settings["tensorboard"]:
             from tensorboardX import SummaryWriter
 
             self._tensorboard = SummaryWriter(str(self.unit_dir / TENSORBOARD_DIR), flush_secs=30)
             text = yaml.safe_dump(dict(config), sort_keys=False, allow_unicode=True)
             self._tensorboard.add_text("config", f"```yaml\n{text}```", 0)
-        self._mlflow = None
+        self._mlflow: Any = None  # an MlflowClient when logging.mlflow_uri is set
         self._run_id: str | None = None
         if settings["mlflow_uri"]:
             self._start_mlflow(config, settings, fold, seed)

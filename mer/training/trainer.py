@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -33,7 +34,8 @@ from ..features.store import FeatureStore
 from ..inference import predict_logits
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
-from ..models import build_model
+from ..models import FusionModel, build_model
+from ..models.layers import ModalityEncoder
 from .augment import add_feature_noise, modality_presence
 from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate
@@ -117,9 +119,10 @@ class Trainer:
         for m, (mean, std) in feature_statistics(self.train_store, self.modalities, quiet=self.quiet).items():
             self.noise_scale[m] = std.to(self.device)
             if m in chosen:
-                self.model.encoders[m].set_statistics(mean.to(self.device), std.to(self.device))
+                encoder = cast(ModalityEncoder, self.model.encoders[m])
+                encoder.set_statistics(mean.to(self.device), std.to(self.device))
 
-    def _checkpoint(self, model_state_from: nn.Module, val_metrics: Mapping, with_state: bool) -> dict:
+    def _checkpoint(self, model_state_from: FusionModel, val_metrics: Mapping, with_state: bool) -> dict:
         extra = {
             "fold": self.fold,
             "seed": self.seed,

@@ -82,7 +82,7 @@ def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser
     build.add_argument("--seed", type=int, default=0, help="seed of the speaker split hash (default: %(default)s)")
     build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done")
 
-    def add(name: str, run, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    def add(name: str, run, help_text: str, parents: list[CliParser]) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             parents=[*parents, quiet],
@@ -191,7 +191,7 @@ def _warn_audio_failures(outcomes: list[CorpusOutcome], report_path: Path) -> No
 def _report_prepare(result: BuildResult) -> None:
     for outcome in result.outcomes:
         print(_describe(outcome))
-    out = result.out_dir
+    out = result.out_dir or Path()
     print(f"wrote {out / MANIFEST_NAME}, {out / STATS_NAME}, {out / REPORT_NAME}")
     _warn_audio_failures(result.outcomes, out / REPORT_NAME)
     for outcome in result.troubled:

@@ -3,6 +3,7 @@ import json
 import av
 import numpy as np
 import pytest
+from tests.features.conftest import Utt, write_processed_dir
 
 from mer.features.cli import extract_hf_main
 from mer.features.config import FaceVideoSpec
@@ -18,7 +19,6 @@ from mer.features.video import (
     sample_frames,
     square_crop,
 )
-from tests.features.conftest import Utt, write_processed_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
 

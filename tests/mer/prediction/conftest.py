@@ -20,7 +20,7 @@ import pytest
 from mer.commands import train_main
 from mer.features.cli import extract_main, memmap_main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GROUPS = ("train", "val", "testA", "testB")
 TRAIN_SETS = [
     "model.hidden_dim=64",

@@ -4,7 +4,7 @@ import pytest
 
 from mer.config import SCHEMA, ConfigError, apply_overrides, defaults, describe_keys, load_config, parse_value, validate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
