@@ -139,7 +139,13 @@ def conform_samples(
     if not isinstance(sr, int | np.integer) or sr <= 0:
         raise AudioDecodeError(f"{source}: expected a positive integer sample rate, got {sr!r}")
     if target_sr is not None and sr != target_sr:
-        samples = soxr.resample(samples, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+        resampled = soxr.resample(samples, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+        if resampled.size == 0:  # shorter than one output sample: nothing of it survives the rate change
+            raise AudioDecodeError(
+                f"{source}: too short: {samples.size} sample{'s' * (samples.size != 1)} at {sr} Hz "
+                f"is less than one sample at {target_sr} Hz"
+            )
+        samples = resampled
     return samples
 
 
@@ -160,7 +166,7 @@ def wav_bytes(
     `chunks_before_data` ((id, payload) pairs) lets the demo reproduce the extra chunks real corpora carry.
     """
     frames = np.asarray(samples, dtype=np.float32)
-    frames = frames.reshape(len(frames), -1)
+    frames = frames[:, None] if frames.ndim == 1 else frames
     channels = frames.shape[1]
     pcm = np.round(np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     fmt = struct.pack("<HHIIHH", 1, channels, sr, sr * channels * 2, channels * 2, 16)

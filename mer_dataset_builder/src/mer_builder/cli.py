@@ -29,7 +29,8 @@ RUNTIME_ERRORS = (OSError, ValueError)  # beyond the InputError/RunFailure kinds
 MAX_LISTED_WARNINGS = 10
 AUDIO_COUNT_NAMES = {"normalised": "normalised", "reused": "reused (unchanged since the last run)",
                      "replaced_with_silence": "replaced with silence", "dropped": "dropped (bad audio)",
-                     "failed": "failed"}  # fmt: skip
+                     "failed": "failed",
+                     "clipped": "clipped (samples above full scale; noted on the record)"}  # fmt: skip
 
 
 def _dataset_names(value: str) -> list[str]:
