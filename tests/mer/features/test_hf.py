@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.features.conftest import MELD_DIALOGUE
 
 from mer.features.cli import extract_hf_main
 from mer.features.config import SpeechEncoderSpec, TextEncoderSpec
 from mer.features.hf import load_image_encoder, load_speech_encoder, load_text_encoder, masked_pool
 from mer.features.packaged import ModelNotAvailableError, packaged_path
 from mer.features.safe_pickle import safe_load
+from tests.mer.features.conftest import MELD_DIALOGUE
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
 

@@ -9,11 +9,11 @@ import json
 
 import numpy as np
 import pytest
-from tests.features.conftest import Utt, write_processed_dir
 
 from mer.features.cli import extract_main
 from mer.features.pipeline import FeaturePipeline
 from mer.features.safe_pickle import safe_load
+from tests.mer.features.conftest import Utt, write_processed_dir
 
 pytestmark = pytest.mark.real_data
 

@@ -3,10 +3,10 @@ import sys
 
 import numpy as np
 import pytest
-from tests.features.conftest import MELD_DIALOGUE, Utt
 
 from mer.features.config import HashingSpec, TextSpec
 from mer.features.text import HashingTextEncoder, TextFeaturizer, dialogue_contexts
+from tests.mer.features.conftest import MELD_DIALOGUE, Utt
 
 
 def _featurizer(**kwargs) -> TextFeaturizer:

@@ -3,7 +3,6 @@ import json
 import av
 import numpy as np
 import pytest
-from tests.features.conftest import Utt, write_processed_dir
 
 from mer.features.cli import extract_hf_main
 from mer.features.config import FaceVideoSpec
@@ -19,6 +18,7 @@ from mer.features.video import (
     sample_frames,
     square_crop,
 )
+from tests.mer.features.conftest import Utt, write_processed_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
 
