@@ -78,6 +78,8 @@ def _train(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     print(f"run folder: {run.run_dir}")
+    if run.results:
+        print(run.table(), end="")
     return 0
 
 

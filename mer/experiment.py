@@ -156,5 +156,5 @@ def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, 
         table = markdown_table(rows)
         atomic_write_text(run_dir / "results.md", table)
         atomic_write_text(run_dir / "results.csv", csv_table(rows))
-        logger.info("\nresults (%s):\n%s", run_dir / "results.md", table)
+        logger.info("results: %s (mean ± std over seeds)", run_dir / "results.md")
     return run_dir
