@@ -50,7 +50,7 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
     """Raise unless the run folder may be used as asked; deletes nothing."""
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if not run_dir.exists() or not any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         return
     saved = run_dir / CONFIG_NAME
     if resume:

@@ -125,7 +125,7 @@ def test_rebuilding_a_corpus_with_other_options_is_refused_unless_forced(ravdess
     out = tmp_path / "out"
     assert build(ravdess_raw, out) == 0
     before = (out / MANIFEST_NAME).read_bytes()
-    assert build(ravdess_raw, out, "--ravdess_calm", "map_to_neutral") == 1
+    assert build(ravdess_raw, out, "--ravdess_calm", "map_to_neutral") == 2  # the options conflict with the output
     [line] = error_lines(capsys.readouterr().err)
     assert line == (
         f"error: {out}: RAVDESS was built here with --ravdess_calm drop, and this run asks for --ravdess_calm "
@@ -133,7 +133,7 @@ def test_rebuilding_a_corpus_with_other_options_is_refused_unless_forced(ravdess
         "or give another --out_dir"
     )
     assert (out / MANIFEST_NAME).read_bytes() == before
-    assert build(ravdess_raw, out, "--seed", "3") == 1 and "--seed 0" in capsys.readouterr().err
+    assert build(ravdess_raw, out, "--seed", "3") == 2 and "--seed 0" in capsys.readouterr().err
     assert build(ravdess_raw, out, "--audio_failure", "error") == 0  # the audio policy names each file it hits
     assert build(ravdess_raw, out, "--ravdess_calm", "map_to_neutral", "--force") == 0
     assert len(read_manifest(out / MANIFEST_NAME)) == 30
@@ -179,7 +179,9 @@ def test_a_second_training_run_of_the_same_name_is_refused(features, tmp_path, h
     runs = tmp_path / "runs"
     holder = holders(runs / "same")
     sets = [f"data.features_dir={features}", f"experiment.output_dir={runs}", "training.epochs=1"]
-    assert train_main(["--run_name", "same", "--quiet", "--set", *sets]) == 2
+    assert (
+        train_main(["--run_name", "same", "--quiet", "--set", *sets]) == 1
+    )  # another run holds the folder: a run-time failure
     [line] = error_lines(capsys.readouterr().err)
     assert line.startswith(f"error: {runs / 'same'}: another run is writing here (PID {holder.pid}, started ")
     assert [p.name for p in (runs / "same").iterdir()] == [LOCK_NAME]
