@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "mer_dataset_builder" / "src")]  # runnable from a plain checkout
 
 REAL_MELD = ROOT.parent / "shared" / "data" / "real"
 

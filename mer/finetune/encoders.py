@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer_builder.errors import InputError
+
 from ..features.hf import WHISPER_FRAMES_PER_S, load_pretrained, model_source
 
 CT2_MARKER = "model.bin"  # a CTranslate2 export (faster-whisper layout)
@@ -35,7 +37,7 @@ _BOTTOM = ("embeddings", "embed_tokens", "feature_extractor", "feature_projectio
 _ATTENTION_NAMES = ("query", "key", "value", "q_proj", "k_proj", "v_proj", "q_lin", "k_lin", "v_lin")
 
 
-class EncoderError(ValueError):
+class EncoderError(InputError, ValueError):
     """An encoder that cannot be used as configured; the message names it and what to do instead."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from mer_builder import errors
 from mer_builder.audio import TARGET_SR
 from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, read_manifest
 
@@ -39,7 +40,7 @@ from ..features.text import dialogue_contexts, format_turn
 KIND = "utterances"
 
 
-class InputError(ValueError):
+class InputError(errors.InputError, ValueError):
     """The processed folder cannot feed fine-tuning; the message names the file and what is missing."""
 
 

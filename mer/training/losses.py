@@ -1,14 +1,13 @@
-"""The training objective: a classification loss from the registry, plus an optional contrastive term.
+"""The training objective: a classification loss from the registry (`training.loss`), plus an optional
+contrastive term.
 
-* `ce`: cross-entropy with optional class weights and label smoothing.
-* `focal`: cross-entropy scaled by (1 - p_true)^gamma per sample, so confidently right samples
-  count less and the rare emotions that the model keeps missing count more.
-* `training.supcon_weight > 0` adds a supervised prototypical contrastive loss on the fused
-  embedding (the classifier's input), after the idea of SPCL for emotion recognition in
-  conversation: each sample is pulled towards the other samples of its class in the batch and
-  towards its class prototype, pushed from the rest. Prototypes are the means of the last
-  `queue_size` embeddings seen per class, so every class has an anchor even when a batch of 32
-  holds none of its samples (MELD's fear and disgust are 2-3 % of the data).
+Every classification loss takes the class weights chosen by `training.class_weights` (or None) and
+honours `training.label_smoothing`. `training.supcon_weight > 0` adds a supervised prototypical
+contrastive loss on the fused embedding (the classifier's input), after the idea of SPCL for emotion
+recognition in conversation: each sample is pulled towards the other samples of its class in the
+batch and towards its class prototype, pushed from the rest. Prototypes are the means of the last
+`queue_size` embeddings seen per class, so every class has an anchor even when a batch of 32 holds
+none of its samples (MELD's fear and disgust are 2-3 % of the data).
 """
 
 from __future__ import annotations
@@ -19,40 +18,40 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LOSSES: dict[str, Callable[..., nn.Module]] = {}
+from ..registry import Registry
+
+LOSSES: Registry[Callable[[Mapping, torch.Tensor | None], nn.Module]] = Registry("loss")
 
 
-def register_loss(name: str) -> Callable:
-    def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        LOSSES[name] = factory
-        return factory
-
-    return add
-
-
-@register_loss("ce")
+@LOSSES.register("cross_entropy", "cross-entropy (with training.class_weights and training.label_smoothing)")
 def cross_entropy(training: Mapping, weights: torch.Tensor | None) -> nn.Module:
     return nn.CrossEntropyLoss(weight=weights, label_smoothing=training["label_smoothing"])
 
 
 class FocalLoss(nn.Module):
-    def __init__(self, gamma: float, weights: torch.Tensor | None, label_smoothing: float):
+    """Cross-entropy scaled by (1 - p_true)^gamma, so well-classified examples weigh less (gamma 0 = cross-entropy).
+
+    With class weights the result is the weighted mean, as for `nn.CrossEntropyLoss`.
+    """
+
+    weight: torch.Tensor | None
+
+    def __init__(self, gamma: float, weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
         super().__init__()
         self.gamma, self.label_smoothing = gamma, label_smoothing
-        self.register_buffer("weights", weights if weights is not None else torch.zeros(0), persistent=False)
+        self.register_buffer("weight", weight)
 
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        weights = self.weights if self.weights.numel() else None
-        per_sample = F.cross_entropy(
-            logits, labels, weight=weights, reduction="none", label_smoothing=self.label_smoothing
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        per_sample = nn.functional.cross_entropy(
+            logits, target, weight=self.weight, reduction="none", label_smoothing=self.label_smoothing
         )
-        p_true = torch.softmax(logits.float(), -1).gather(1, labels[:, None])[:, 0].detach()
-        scaled = (1 - p_true) ** self.gamma * per_sample
-        norm = weights[labels].sum() if weights is not None else torch.tensor(float(len(labels)))
+        p_true = torch.softmax(logits.float(), dim=-1).gather(1, target.unsqueeze(1)).squeeze(1)
+        scaled = (1.0 - p_true).clamp_min(0.0) ** self.gamma * per_sample
+        norm = self.weight[target].sum() if self.weight is not None else torch.tensor(float(len(target)))
         return scaled.sum() / norm.clamp_min(1e-12)
 
 
-@register_loss("focal")
+@LOSSES.register("focal", "focal loss: cross-entropy down-weighting easy examples by training.focal_gamma")
 def focal(training: Mapping, weights: torch.Tensor | None) -> nn.Module:
     return FocalLoss(training["focal_gamma"], weights, training["label_smoothing"])
 
@@ -104,8 +103,6 @@ class Objective(nn.Module):
 
     def __init__(self, training: Mapping, num_classes: int, weights: torch.Tensor | None = None):
         super().__init__()
-        if training["loss"] not in LOSSES:
-            raise ValueError(f"unknown loss {training['loss']!r}; known: {sorted(LOSSES)}")
         self.classification = LOSSES[training["loss"]](training, weights)
         self.supcon_weight = training["supcon_weight"]
         self.contrastive = (

@@ -57,7 +57,8 @@ class LRSchedule:
         self.step_size, self.gamma = training["step_size"], training["gamma"]
         self.patience = training["plateau_patience"]
         self.maximize = maximize
-        self.plateau_scale, self.plateau_best, self.plateau_bad = 1.0, None, 0
+        self.plateau_best: float | None = None
+        self.plateau_scale, self.plateau_bad = 1.0, 0
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup_steps:
