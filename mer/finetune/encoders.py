@@ -29,7 +29,7 @@ from torch import nn
 
 from mer_builder.errors import InputError
 
-from ..features.hf import WHISPER_FRAMES_PER_S, load_pretrained, model_source
+from ..features.hf import load_pretrained, model_source
 
 CT2_MARKER = "model.bin"  # a CTranslate2 export (faster-whisper layout)
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
@@ -249,28 +249,17 @@ class FrozenTransformers:
 
 
 class FrozenWhisper:
-    """The CTranslate2 Whisper encoder (the packaged tiny.en): waveforms -> frames at 50 per second."""
+    """The CTranslate2 Whisper encoder (the packaged tiny.en): waveforms -> frames at 50 per second, each clip
+    encoded at its own length (padded to the next whole second, not to Whisper's 30 s window)."""
 
-    def __init__(self, spec: EncoderSpec, device: torch.device, batch_size: int = 8):
-        from ..features.config import SpeechEncoderSpec
-        from ..features.hf import WhisperEncoder
+    def __init__(self, spec: EncoderSpec, device: torch.device, batch_size: int = 16):
+        from ..features.whisper import load_whisper_frames
 
-        self.encoder = WhisperEncoder(
-            model_source(spec.model), SpeechEncoderSpec(model=spec.model), device.type, batch_size
-        )
-        self.dim = self.encoder.dim // (2 if self.encoder.spec.pooling == "meanstd" else 1)
-        self.batch_size = batch_size
+        self.encoder = load_whisper_frames(spec.model, device.type, threads=torch.get_num_threads())
+        self.dim, self.batch_size = int(self.encoder.dim), batch_size
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out = []
-        for start in range(0, len(inputs), self.batch_size):
-            waves = inputs[start : start + self.batch_size]
-            mels = np.stack([self.encoder._log_mel(w) for w in waves])
-            hidden = self.encoder._encode(mels)
-            for k, w in enumerate(waves):
-                frames = max(1, int(np.ceil(len(w) / self.encoder.sample_rate * WHISPER_FRAMES_PER_S)))
-                out.append(hidden[k, :frames].astype(np.float32))
-        return out
+        return self.encoder(inputs, self.batch_size)
 
 
 def build_frozen(spec: EncoderSpec, device: torch.device) -> FrozenTransformers | FrozenWhisper:
