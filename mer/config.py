@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 
 from .modalities import MODALITY_NAMES
+from .models import MODELS as MODEL_REGISTRY
+from .models.moe import ROUTINGS
 
 
 class ConfigError(ValueError):
@@ -41,7 +43,7 @@ class Key:
 
 METRIC_CHOICES = ("uar", "wf1", "macro_f1", "acc", "loss")
 PROTOCOLS = ("pooled", "loco", "iemocap_loso")
-MODELS = ("flexible_at", "gated_avt", "robust_atv")
+MODELS = tuple(MODEL_REGISTRY)
 GROUPS = ("train", "val", "testA", "testB")
 
 SCHEMA: dict[str, Key] = {
@@ -90,6 +92,18 @@ SCHEMA: dict[str, Key] = {
     ),
     "model.num_layers": Key(2, "int", "robust_atv: transformer layers", low=1),
     "model.num_heads": Key(4, "int", "robust_atv: attention heads (must divide hidden_dim)", low=1),
+    "model.num_experts": Key(4, "int", "moe: expert MLPs the router chooses among", low=1),
+    "model.top_k": Key(2, "int", "moe: experts each modality token is sent to (at most num_experts)", low=1),
+    "model.routing": Key(
+        "token",
+        "str",
+        "moe: route each modality token on its own content (token) or also on the transcript (text, needs T)",
+        choices=ROUTINGS,
+    ),
+    "model.balance_weight": Key(
+        0.01, "float", "moe: weight of the load-balancing loss added to the training loss (0 = off)", low=0.0
+    ),
+    "model.rank": Key(4, "int", "lmf: rank of the modality-specific low-rank factors", low=1),
     "model.standardize": Key(
         ["A", "T", "V"],
         "modalities",
@@ -337,6 +351,12 @@ def validate(config: dict, require: Iterable[str] = ()) -> dict:
     if model["name"] == "robust_atv" and hidden % model["num_heads"]:
         raise ConfigError(f"model.num_heads ({model['num_heads']}) must divide model.hidden_dim ({hidden})")
     modalities = checked["data"]["modalities"]
+    if model["name"] == "moe" and model["top_k"] > model["num_experts"]:
+        raise ConfigError(f"model.top_k ({model['top_k']}) must not exceed model.num_experts ({model['num_experts']})")
+    if model["name"] == "moe" and model["routing"] == "text" and "T" not in modalities:
+        raise ConfigError(
+            f"model.routing text routes on the transcript; data.modalities must include T (got {modalities})"
+        )
     if model["name"] == "flexible_at" and "V" in modalities:
         raise ConfigError(
             f"model.name flexible_at takes A and/or T, got data.modalities {modalities}; "

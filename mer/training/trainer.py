@@ -33,6 +33,7 @@ from ..features.store import FeatureStore
 from ..metrics import HEADLINE, classification_metrics
 from ..modalities import modality_names
 from ..models import build_model
+from ..models.layers import auxiliary_loss
 from .augment import add_feature_noise, modality_presence
 from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate
@@ -172,7 +173,7 @@ class Trainer:
             lr = self.schedule.apply(self.optimizer, self.step)
             present = modality_presence(len(labels), len(self.modalities), p_drop, self.device)
             logits = self.model(add_feature_noise(features, self.noise_scale, sigma), present)
-            loss = self.criterion(logits, labels)
+            loss = self.criterion(logits, labels) + auxiliary_loss(self.model)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.training["grad_clip"]:
