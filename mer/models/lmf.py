@@ -26,10 +26,18 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .base import MODELS, FusionModel
 from .layers import ModalityEncoder, SwiGLUHead
 
 
-class LowRankFusion(nn.Module):
+@MODELS.register("lmf", "low-rank multimodal fusion (tensor fusion with rank-r factors) over any of A, T, V")
+class LowRankFusion(FusionModel):
+    accepts = frozenset({"audio", "text", "video"})
+
+    @classmethod
+    def config_arguments(cls, model_config: Mapping) -> dict:
+        return {k: model_config[k] for k in ("rank", "ffn_mult")}
+
     def __init__(
         self,
         modalities: Sequence[str],

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .base import MODELS, FusionModel
 from .layers import ModalityEncoder, SwiGLUHead
 
 ROUTINGS = ("token", "text")
@@ -69,7 +70,17 @@ def balance_loss(probs: torch.Tensor, chosen: torch.Tensor, mask: torch.Tensor) 
     return probs.shape[-1] * (share * mean_prob).sum()
 
 
-class MixtureOfExperts(nn.Module):
+@MODELS.register(
+    "moe", "mixture of experts over A, T, V tokens: top-k routing (optionally text-guided), load-balancing loss"
+)
+class MixtureOfExperts(FusionModel):
+    accepts = frozenset({"audio", "text", "video"})
+
+    @classmethod
+    def config_arguments(cls, model_config: Mapping) -> dict:
+        keys = ("num_experts", "top_k", "routing", "balance_weight", "ffn_mult")
+        return {k: model_config[k] for k in keys}
+
     def __init__(
         self,
         modalities: Sequence[str],
