@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ConfigError, apply_overrides, describe_keys, load_config, validate
 from .evaluation import EVAL_FILES, evaluate_checkpoint, headline
-from .features.store import open_feature_store
+from .features.store import FeatureStoreError, open_feature_store
 from .protocols import ProtocolError
 from .training.checkpoint import CheckpointError, load_checkpoint
 from .training.runtime import resolve_device
 
-USER_ERRORS = (ConfigError, ProtocolError, CheckpointError, FileNotFoundError, FileExistsError)
+# A refused (code-running) or broken feature pickle is an UnpicklingError naming the file.
+USER_ERRORS = (
+    ConfigError, ProtocolError, CheckpointError, FeatureStoreError, FileNotFoundError, FileExistsError,
+    pickle.UnpicklingError,
+)  # fmt: skip
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mer_builder.manifest import ManifestError
+
 from .config import (
     EgemapsSpec,
     FaceVideoSpec,
@@ -29,14 +31,17 @@ from .config import (
 from .extract import ExtractionError, RunOptions, run_extraction
 from .memmap import MemmapBuildError, build_memmap
 from .packaged import ModelNotAvailableError, is_packaged
+from .store import FeatureStoreError
 
 SPLIT_CHOICES = ("train", "val", "test", "testA", "testB")
 AUDIO_FEATURE_CHOICES = {"mfcc": ("mfcc",), "egemaps": ("egemaps",), "mfcc+egemaps": ("mfcc", "egemaps")}
 EXPECTED_ERRORS = (
     ExtractionError,
     MemmapBuildError,
+    FeatureStoreError,
     ModelNotAvailableError,
     FeatureConfigError,
+    ManifestError,
     FileNotFoundError,
     FileExistsError,  # includes another run holding the output folder
     ImportError,

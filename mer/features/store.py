@@ -20,6 +20,9 @@ from typing import Protocol
 
 import numpy as np
 
+from mer_builder.labels import EMOTIONS, NUM_CLASSES
+from mer_builder.textio import UndecodableLine, text_lines
+
 from ..modalities import ALL_MODALITIES
 from .safe_pickle import safe_load
 
@@ -49,9 +52,44 @@ class FeatureStore(Protocol):
     def batch(self, rows: Rows) -> dict[str, np.ndarray]: ...
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+class FeatureStoreError(ValueError):
+    """A feature store that cannot be trusted as it is; the message names the file and what is wrong."""
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """One JSON object per line; a line that is not one is an error naming the file and line."""
+    rows = []
+    for number, text in text_lines(path):
+        where = f"{path}:{number}"
+        if isinstance(text, UndecodableLine):
+            raise FeatureStoreError(f"{where}: {text.reason}")
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FeatureStoreError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise FeatureStoreError(f"{where}: a JSON {type(row).__name__}, expected an object")
+        rows.append(row)
+    return rows
+
+
+def check_rows(labels: np.ndarray, meta: Sequence[dict], source: Path) -> None:
+    """Every label in the label space and every id once: a tampered store is refused before it is used."""
+    outside = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if outside.size:
+        row = int(outside[0])
+        raise FeatureStoreError(
+            f"{source}: row {row + 1} ({meta[row].get('id')}) has label {labels[row]}, outside 0..{NUM_CLASSES - 1} "
+            f"({', '.join(EMOTIONS)}); rebuild the features from a validated manifest"
+        )
+    first_row: dict[str, int] = {}
+    for row, item in enumerate(meta, 1):
+        key = item.get("id")
+        if key in first_row:
+            raise FeatureStoreError(f"{source}: id {key!r} is on rows {first_row[key]} and {row}; ids must be unique")
+        first_row[key] = row
 
 
 def _as_index(rows: Rows, n: int) -> np.ndarray:
@@ -72,11 +110,14 @@ class MemmapStore:
         self.dims = {m: int(a.shape[1]) for m, a in self._arrays.items()}
         self.feature_config = self.info.get("feature_config")
         self.labels = np.load(self.root / "labels.npy").astype(np.int64)
-        self.meta = _read_jsonl(self.root / META_NAME)
+        self.meta = read_jsonl(self.root / META_NAME)
         n = len(self.labels)
         bad = {m: a.shape[0] for m, a in self._arrays.items() if a.shape[0] != n}
         if bad or len(self.meta) != n:
-            raise ValueError(f"{self.root}: row counts disagree: labels {n}, meta {len(self.meta)}, arrays {bad}")
+            raise FeatureStoreError(
+                f"{self.root}: row counts disagree: labels {n}, meta {len(self.meta)}, arrays {bad}"
+            )
+        check_rows(self.labels, self.meta, self.root / "labels.npy")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -96,9 +137,14 @@ class PickleStore:
         index_path = self.root / PICKLE_INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{index_path}: not a pickle feature dir (write it with extract_at_features.py)")
-        self._index = _read_jsonl(index_path)
+        self._index = read_jsonl(index_path)
         self.meta = [{k: row[k] for k in META_FIELDS if k in row} for row in self._index]
-        self.labels = np.asarray([row["true_label"] for row in self._index], dtype=np.int64)
+        labels = [row.get("true_label") for row in self._index]
+        wrong = next((i for i, v in enumerate(labels) if isinstance(v, bool) or not isinstance(v, int)), None)
+        if wrong is not None:
+            raise FeatureStoreError(f"{index_path}:{wrong + 1}: true_label {labels[wrong]!r} is not a class index")
+        self.labels = np.asarray(labels, dtype=np.int64)
+        check_rows(self.labels, self.meta, index_path)
         first = self._load(0) if self._index else {}
         self.modalities = tuple(m for m in ALL_MODALITIES if first.get(FEATURE_KEYS[m]) is not None)
         self.dims = {m: int(np.asarray(first[FEATURE_KEYS[m]]).shape[-1]) for m in self.modalities}
@@ -123,7 +169,9 @@ class PickleStore:
                 self._index[int(i)]["path"] for i, v in zip(index, values, strict=True) if v.shape[0] != self.dims[m]
             ]
             if wrong:
-                raise ValueError(f"{self.root}/{wrong[0]}: {m} features have the wrong size (expected {self.dims[m]})")
+                raise FeatureStoreError(
+                    f"{self.root}/{wrong[0]}: {m} features have the wrong size (expected {self.dims[m]})"
+                )
             out[m] = np.stack(values) if values else np.zeros((0, self.dims[m]), np.float32)
         out["labels"] = self.labels[index]
         return out
