@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_json
 from mer_builder.labels import NUM_CLASSES
 from mer_builder.locking import LOCK_NAME, output_lock
 
 from .. import __version__
 from ..modalities import ALL_MODALITIES
+from .isolation import vector_problem
 from .safe_pickle import safe_loads
 from .store import FEATURE_INFO, FEATURE_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX, read_jsonl
 
@@ -36,7 +38,7 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 _log = logging.getLogger(__name__)
 
 
-class MemmapBuildError(ValueError):
+class MemmapBuildError(InputError, ValueError):
     """The pickle dir cannot be packed as it is; the message names the file."""
 
 
@@ -75,10 +77,9 @@ def _vector(item: dict, name: str, dim: int, path: Path, dtype: str) -> np.ndarr
     if value is None:
         raise MemmapBuildError(f"{path}: has no {FEATURE_KEYS[name]}, but the first row of the dir does")
     vector = np.asarray(value, dtype=np.float32).reshape(-1)
-    if vector.shape[0] != dim:
-        raise MemmapBuildError(f"{path}: {name} features have {vector.shape[0]} values, expected {dim}")
-    if not np.all(np.isfinite(vector)):
-        raise MemmapBuildError(f"{path}: {name} features contain NaN or inf")
+    problem = vector_problem(name, vector, dim)
+    if problem:
+        raise MemmapBuildError(f"{path}: {problem[1]}")
     if dtype == "float16" and np.abs(vector).max(initial=0.0) > FLOAT16_MAX:
         raise MemmapBuildError(f"{path}: {name} features exceed the float16 range; use --dtype float32")
     return vector

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from .errors import RunFailure
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -37,8 +39,9 @@ _WINDOWS_LOCK_OFFSET = 1 << 30
 _log = logging.getLogger(__name__)
 
 
-class OutputLockedError(FileExistsError):
-    """Another live process is writing to the same output folder."""
+class OutputLockedError(RunFailure, FileExistsError):
+    """Another live process is writing to the same output folder: the inputs are fine, the run cannot
+    go on now (exit code 1)."""
 
 
 def _try_lock(fd: int) -> bool:

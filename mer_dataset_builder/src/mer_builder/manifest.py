@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from .errors import InputError
 from .fsutil import atomic_write_text
 from .labels import EMOTIONS, LABEL_OF, NUM_CLASSES
 from .textio import UndecodableLine, text_lines
@@ -116,7 +117,9 @@ def write_manifest(records: Iterable[ManifestRecord], path: Path) -> int:
 
 
 def iter_manifest(path: Path) -> Iterator[ManifestRecord]:
-    """Stream records; a malformed line is an error naming the file and line number."""
+    """Stream the records of a manifest the builder has just written itself (publish merges its per-corpus
+    files with it); a malformed line is an error naming the file and line number. Everything that reads a
+    manifest given to it reads it with `read_manifest`, which checks each record."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest not found; build it with `python -m mer_builder all`")
@@ -132,14 +135,10 @@ def iter_manifest(path: Path) -> Iterator[ManifestRecord]:
             yield ManifestRecord.from_dict(data, where)
 
 
-def read_manifest(path: Path) -> list[ManifestRecord]:
-    return list(iter_manifest(path))
-
-
 # ---------------------------------------------------------------- the checked reader every consumer uses
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError, ValueError):
     """A manifest that cannot be trusted; the message names the file, the line and the field."""
 
 
@@ -278,7 +277,7 @@ def check_manifest(path: Path | str) -> tuple[list[ManifestRecord], list[Manifes
     return records, issues
 
 
-def read_manifest_checked(path: Path | str) -> list[ManifestRecord]:
+def read_manifest(path: Path | str) -> list[ManifestRecord]:
     """The records of a manifest, or `ManifestError` naming the file, line and field of its first problem.
 
     Every consumer reads the manifest through this, so a tampered or broken one is refused before

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from . import __version__, recipes
 from .audio import TARGET_SR
+from .errors import InputError
 from .fsutil import atomic_output, atomic_write_json
 from .labels import EMOTIONS, LABEL_OF, POLICY_CHOICES, LabelPolicy
 from .locking import output_lock
@@ -56,7 +57,7 @@ REPORT_SUFFIX = ".report.json"
 JOURNAL_SUFFIX = ".audio.jsonl"
 
 
-class OutputDirError(Exception):
+class OutputDirError(InputError):
     """The output folder cannot be used without risking files the user made."""
 
 
