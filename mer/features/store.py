@@ -85,7 +85,7 @@ def check_rows(labels: np.ndarray, meta: Sequence[dict], source: Path) -> None:
             f"{source}: row {row + 1} ({meta[row].get('id')}) has label {labels[row]}, outside 0..{NUM_CLASSES - 1} "
             f"({', '.join(EMOTIONS)}); rebuild the features from a validated manifest"
         )
-    first_row: dict[str, int] = {}
+    first_row: dict[object, int] = {}
     for row, item in enumerate(meta, 1):
         key = item.get("id")
         if key in first_row:
