@@ -76,16 +76,20 @@ def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolD
         raise ConfigError(
             f"data.modalities asks for {missing}, but the features in {data.root} hold {list(data.store.modalities)}"
         )
+    skipped: list[str] = []
     folds = make_folds(
         config["experiment"]["protocol"],
         data.rows,
         holdout=data_cfg["holdout"],
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
+        skipped=skipped,
     )
     log(f"features: {data.root} ({len(data.rows)} rows, dims {dict(data.store.dims)}); modalities {list(modalities)}")
     for fold in folds:
         log(fold.describe(data.rows))
+    for reason in skipped:
+        log(f"warning: {reason}")
     return data, folds, modalities
 
 

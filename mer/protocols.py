@@ -9,7 +9,9 @@ when a fold is made:
 * `pooled`: train on the train group, select on val, report each test group separately
   (testA = acted corpora, testB = MELD).
 * `loco`: for each held-out corpus C, train on every other corpus's train rows, select on
-  their val rows only, and report on all rows of C from every group.
+  their val rows only, and report on all rows of C from every group. A fold whose training
+  corpora have no val rows (e.g. only a train-only single-speaker corpus) is skipped with its
+  reason, and the sweep goes on with the other folds.
 * `iemocap_loso`: five folds by IEMOCAP session over its rows from every group. The test
   session is held out; validation is carved from the next session in the cycle (Ses05 ->
   Ses01): by default one of its speakers (speaker-disjoint from training), with
@@ -164,13 +166,28 @@ def _speakers(rows: Rows, index: np.ndarray) -> set[tuple[str, str]]:
     return set(zip(rows.session[index].tolist(), rows.speaker[index].tolist(), strict=True))
 
 
+def _unusable_loco_fold(fold: Fold, rows: Rows) -> str | None:
+    """Why a LOCO fold cannot select a model (no train or no val rows in its training corpora), or None."""
+    if len(fold.train) and len(fold.val):
+        return None
+    others = sorted(set(rows.dataset.tolist()) - set(fold.report))
+    missing = "training" if not len(fold.train) else "validation"
+    return (
+        f"{fold.name} skipped: its training corpora ({', '.join(others)}) have no {missing} rows (a corpus built "
+        "train-only, e.g. one with a single speaker, has none); rebuild one of them with val rows to run this fold"
+    )
+
+
 def make_folds(
     protocol: str,
     rows: Rows,
     holdout: str | None = None,
     report_groups: Sequence[str] = ("testA", "testB"),
     loso_val: str = "speaker",
+    skipped: list[str] | None = None,
 ) -> list[Fold]:
+    """The protocol's folds, each checked for leakage. A LOCO fold that cannot select a model is left out
+    with its reason appended to `skipped` (the sweep goes on with the others); if none is left, that is an error."""
     if protocol == "pooled":
         folds = pooled_folds(rows, report_groups)
     elif protocol == "loco":
@@ -179,10 +196,20 @@ def make_folds(
         folds = loso_folds(rows, loso_val)
     else:
         raise ProtocolError(f"unknown protocol {protocol!r}; expected pooled, loco or iemocap_loso")
+    kept, reasons = [], []
     for fold in folds:
         fold.report = {name: index for name, index in fold.report.items() if len(index)}
+        reason = _unusable_loco_fold(fold, rows) if protocol == "loco" else None
+        if reason:
+            reasons.append(reason)
+            continue
         check_fold(fold, rows, protocol)
-    return folds
+        kept.append(fold)
+    if not kept:
+        raise ProtocolError("; ".join(reasons) or "no folds")
+    if skipped is not None:
+        skipped.extend(reasons)
+    return kept
 
 
 @dataclass

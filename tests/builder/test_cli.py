@@ -113,6 +113,23 @@ def test_all_chains_the_stages_and_skips_a_present_corpus(capsys, toy_raw, tmp_p
     assert stdout.index("RAVDESS: 24 records") < stdout.index("validate: OK") < stdout.index("integrity: OK")
 
 
+def test_without_datasets_every_corpus_present_is_prepared_and_the_absent_are_listed_in_one_line(
+    capsys, toy_raw, tmp_path
+):
+    for command in ("prepare", "all"):
+        code, out, err = _run(capsys, command, "--raw_dir", toy_raw, "--out_dir", tmp_path / command, "--quiet")
+        assert code == 0, err
+        skipped = [line for line in out.splitlines() if line.startswith("not under")]
+        assert skipped == [f"not under {toy_raw}, skipped: MEAD, MELD, CREMA-D, ESD, EmoV-DB, IEMOCAP"]
+        assert "RAVDESS: 24 records" in out and "cannot be downloaded" not in err
+
+
+def test_without_datasets_and_no_corpus_present_the_error_says_what_was_expected(capsys, tmp_path):
+    code, _, err = _run(capsys, "prepare", "--raw_dir", tmp_path / "empty", "--out_dir", tmp_path / "o", "--quiet")
+    assert code == 1 and err.startswith(f"error: {tmp_path / 'empty'}: no corpus found; expected corpus folders")
+    assert "MEAD, MELD, RAVDESS" in err and len(err.splitlines()) == 1
+
+
 def test_all_names_an_absent_gated_corpus_and_prints_where_to_put_it(capsys, toy_raw, tmp_path, toy_recipes):
     toy_recipes("iemocap")
     argv = ("all", "--datasets", "ravdess", "iemocap", "--raw_dir", toy_raw, "--out_dir", tmp_path / "out", "--quiet")

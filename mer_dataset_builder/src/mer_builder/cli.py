@@ -22,7 +22,9 @@ from .normalise import AUDIO_FAILURE_POLICIES
 from .parallel import default_num_workers
 from .pipeline import REPORT_NAME, STATS_NAME, BuildOptions, CorpusOutcome, OutputDirError, prepare
 from .recipes import canonical_name
+from .recipes.card import CorpusCard, load_card
 from .recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
+from .split_spec import load_split_spec
 from .validate import CheckResult, integrity, validate
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
@@ -41,11 +43,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def _dataset_names(value: str) -> list[str]:
+def _dataset_names(value: str) -> list[str | CorpusCard]:
+    """Corpus names (aliases allowed), or `key=path/to/card.yaml` for a corpus described by a card."""
     try:
-        return [canonical_name(name) for name in value.split(",") if name]
+        return [
+            load_card(name.split("=", 1)[1], name.split("=", 1)[0]) if "=" in name else canonical_name(name)
+            for name in value.split(",")
+            if name
+        ]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(" ".join(str(exc).split())) from None
+
+
+def _recipe(name: str | CorpusCard):
+    return name if isinstance(name, CorpusCard) else recipes.get_recipe(name)
+
+
+def _key(name: str | CorpusCard) -> str:
+    return name if isinstance(name, str) else name.NAME
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = _Parser(add_help=False)
     datasets.add_argument(
         "--datasets", nargs="+", type=_dataset_names, metavar="NAME",
-        help=f"corpora to process, any of {' '.join(CORPORA)} (alias: {', '.join(CORPUS_ALIASES)}); "
-        "space- or comma-separated; default: all seven (validate/integrity: all in the manifest)",
+        help=f"corpora to process, any of {' '.join(CORPORA)} (alias: {', '.join(CORPUS_ALIASES)}), or your own "
+        "as KEY=path/to/card.yaml (a corpus card, see docs/corpus_cards.md); "
+        "space- or comma-separated; default: prepare/all every corpus found under --raw_dir, "
+        "download all, validate/integrity all in the manifest",
     )  # fmt: skip
     raw = _Parser(add_help=False)
-    raw.add_argument("--raw_dir", type=Path, required=True, help="folder holding each corpus in its native layout")
+    raw.add_argument(
+        "--raw_dir", type=Path, help="folder holding each corpus in its native layout (not needed for cards alone)"
+    )
     out = _Parser(add_help=False)
     out.add_argument("--out_dir", type=Path, required=True,
                      help="output folder, used exactly as given: new, empty, or an earlier build's")  # fmt: skip
@@ -90,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         "record (replace_with_silence); default: %(default)s",
     )  # fmt: skip
     build.add_argument("--seed", type=int, default=0, help="seed of the speaker split hash (default: %(default)s)")
+    build.add_argument("--split_ratios", metavar="TRAIN,VAL,TEST",
+                       help="speaker shares of the splits for every corpus (default: 0.8,0.1,0.1)")  # fmt: skip
+    build.add_argument("--split_spec", type=Path, metavar="SPEC.yaml",
+                       help="per corpus: ratios, test/val speaker lists or folds, and the single-speaker policy "
+                       "(docs/splits.md); kept in the manifest (split_by, fold) and the build report")  # fmt: skip
     build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done")
 
     def add(name: str, run, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -122,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
     if args.datasets is not None:
-        args.datasets = list(dict.fromkeys(name for group in args.datasets for name in group))
+        unique = {_key(name): name for group in args.datasets for name in group}
+        args.datasets = list(unique.values())
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -137,11 +162,37 @@ def _names(args: argparse.Namespace) -> list[str]:
     return args.datasets or list(CORPORA)
 
 
+def _present_names(args: argparse.Namespace) -> list[str | CorpusCard]:
+    """`--datasets` as given, else every corpus found under `--raw_dir`, the absent ones listed in one line."""
+    builtin = [name for name in args.datasets or CORPORA if isinstance(name, str)]
+    if builtin and args.raw_dir is None:
+        raise ValueError(f"--raw_dir is required for the built-in corpora ({', '.join(CORPORA[n] for n in builtin)})")
+    if args.datasets:
+        return args.datasets
+    present, absent = [], []
+    for name in CORPORA:
+        try:
+            recipes.get_recipe(name).locate(args.raw_dir)
+        except CorpusLayoutError as exc:
+            if exc.absent:
+                absent.append(CORPORA[name])
+                continue
+        present.append(name)  # found, or found in a shape `prepare` will explain
+    if not present:
+        raise FileNotFoundError(
+            f"{args.raw_dir}: no corpus found; expected corpus folders such as "
+            f"{', '.join(recipes.get_recipe(n).FOLDER for n in CORPORA)} (or name them with --datasets)"
+        )
+    if absent:
+        print(f"not under {args.raw_dir}, skipped: {', '.join(absent)}")
+    return present
+
+
 def _download_stage(names: list[str], raw_dir: Path, force: bool, quiet: bool) -> tuple[list[str], list[CorpusError]]:
     """(corpora available under raw_dir, failures); every corpus is tried so all instructions show at once."""
     available, failures = [], []
     for name in names:
-        recipe = recipes.get_recipe(name)
+        recipe = _recipe(name)
         if not force:
             try:
                 print(f"{recipe.CORPUS}: present at {recipe.locate(raw_dir)}")
@@ -172,6 +223,8 @@ def _report_failures(failures: list[CorpusError], what: str) -> None:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
+    if args.raw_dir is None:
+        raise ValueError("--raw_dir is required: the corpora are downloaded into it")
     _, failures = _download_stage(_names(args), args.raw_dir, args.force, args.quiet)
     _report_failures(failures, "unavailable")
     return EXIT_ERROR if failures else EXIT_OK
@@ -182,6 +235,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
         raw_dir=args.raw_dir, out_dir=args.out_dir, policy=LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES}),
         audio_failure=args.audio_failure, num_workers=args.num_workers, seed=args.seed, force=args.force,
         continue_on_error=args.continue_on_error, quiet=args.quiet,
+        split_spec=load_split_spec(args.split_spec, args.split_ratios),
     )  # fmt: skip
 
 
@@ -196,6 +250,8 @@ def _describe(outcome: CorpusOutcome) -> str:
     splits = ", ".join(f"{split} {n}" for split, n in report["splits"].items())
     audio = ", ".join(f"{n} {AUDIO_COUNT_NAMES[what]}" for what, n in report["audio"].items() if n)
     line = f"{outcome.corpus}: {report['records']} records ({splits}); audio: {audio or 'none'}"
+    if report.get("note"):
+        line += f"; note: {report['note']}"
     if report["drops"]:
         line += f"; {len(report['drops'])} left out by label policy or layout"
     if report["problems"]:
@@ -232,7 +288,7 @@ def _prepare_stage(names: list[str], args: argparse.Namespace) -> tuple[int, lis
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    return _prepare_stage(_names(args), args)[0]
+    return _prepare_stage(_present_names(args), args)[0]
 
 
 def _print_check(result: CheckResult, out_dir: Path) -> int:
@@ -242,7 +298,7 @@ def _print_check(result: CheckResult, out_dir: Path) -> int:
 
 
 def _display_names(args: argparse.Namespace) -> list[str] | None:
-    return None if args.datasets is None else [CORPORA[name] for name in args.datasets]
+    return None if args.datasets is None else [_recipe(name).CORPUS for name in args.datasets]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -254,7 +310,7 @@ def _cmd_integrity(args: argparse.Namespace) -> int:
 
 
 def _cmd_all(args: argparse.Namespace) -> int:
-    available, failures = _download_stage(_names(args), args.raw_dir, False, args.quiet)
+    available, failures = _download_stage(_present_names(args), args.raw_dir, False, args.quiet)
     _report_failures(failures, "unavailable")
     if (failures and not args.continue_on_error) or not available:
         return EXIT_ERROR
@@ -270,6 +326,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import write_demo
 
     names = _names(args)
+    cards = [name.CARD for name in names if isinstance(name, CorpusCard)]
+    if cards:
+        raise ValueError(f"the demo writes the built-in corpora only; {cards[0]} is a corpus card")
     raw_dir = args.out_dir / "raw"
     for name in names:
         target = raw_dir / recipes.get_recipe(name).FOLDER

@@ -6,8 +6,10 @@ A recipe module (one per corpus) defines:
   lives under `--raw_dir`), a module docstring describing the corpus and its native layout;
 * `LABELS`, the explicit raw label -> canonical emotion table (None: always dropped), and
   `POLICY_LABELS` (raw label -> policy flag) where a flag governs a label;
-* `locate(raw_dir) -> Path`: `raw_dir/FOLDER` when it holds the corpus, else `CorpusLayoutError`
-  saying what was expected and where the corpus seems to be (`layout.find_corpus_dir`);
+* `locate(raw_dir) -> Path`: `raw_dir/FOLDER` (or the folder the corpus's archive unpacks to) when it
+  holds the corpus, else `CorpusLayoutError` saying what was expected and where the corpus seems to
+  be (`layout.find_corpus_dir`);
+* `LANGUAGE` (or a language per speaker) and `LICENCE`, recorded in the build report;
 * `download(raw_dir, force=False) -> Path`: the corpus folder. A corpus a script may fetch
   (RAVDESS, EmoV-DB, MELD) is fetched resumably and unpacked unless it is already in place
   (`force` fetches and unpacks again); a gated one is returned when in place, else
@@ -40,7 +42,12 @@ class CorpusError(Exception):
 
 
 class CorpusLayoutError(CorpusError):
-    """The corpus folder is missing or not in the native layout the recipe expects."""
+    """The corpus folder is missing or not in the native layout the recipe expects.
+
+    `absent` says nothing of the corpus was found at all (rather than found in the wrong shape).
+    """
+
+    absent: bool = False
 
 
 class ManualDownloadRequired(CorpusError):
