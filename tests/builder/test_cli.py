@@ -35,7 +35,7 @@ def test_prepare_help_lists_exactly_the_build_flags(capsys):
     assert flags == {
         "--help", "--datasets", "--raw_dir", "--out_dir", "--mead_contempt", "--emovdb_sleepy", "--ravdess_calm",
         "--iemocap_frustrated", "--audio_failure", "--num_workers", "--seed", "--force", "--continue_on_error",
-        "--quiet",
+        "--quiet", "--split_ratios", "--split_spec", "--emodb_boredom",
     }  # fmt: skip
     for choice in ("map_to_disgust", "map_to_neutral", "map_to_anger", "replace_with_silence"):
         assert choice in out
@@ -120,7 +120,9 @@ def test_without_datasets_every_corpus_present_is_prepared_and_the_absent_are_li
         code, out, err = _run(capsys, command, "--raw_dir", toy_raw, "--out_dir", tmp_path / command, "--quiet")
         assert code == 0, err
         skipped = [line for line in out.splitlines() if line.startswith("not under")]
-        assert skipped == [f"not under {toy_raw}, skipped: MEAD, MELD, CREMA-D, ESD, EmoV-DB, IEMOCAP"]
+        assert skipped == [
+            f"not under {toy_raw}, skipped: MEAD, MELD, CREMA-D, ESD, EmoV-DB, IEMOCAP, EmoDB, TESS, SAVEE"
+        ]
         assert "RAVDESS: 24 records" in out and "cannot be downloaded" not in err
 
 

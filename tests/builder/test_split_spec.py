@@ -15,7 +15,9 @@ TEN = ("M01", "F02", "M03", "F04", "M05", "F06", "M07", "F08", "M09", "F10")
 
 
 def _prepare(capsys, raw, out, *extra):
-    code = main(["prepare", "--datasets", "ravdess", "--raw_dir", str(raw), "--out_dir", str(out), "--quiet", *map(str, extra)])
+    code = main(
+        ["prepare", "--datasets", "ravdess", "--raw_dir", str(raw), "--out_dir", str(out), "--quiet", *map(str, extra)]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return read_manifest(out / MANIFEST_NAME), json.loads((out / "corpora" / "RAVDESS.report.json").read_text())

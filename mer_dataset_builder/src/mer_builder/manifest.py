@@ -30,6 +30,9 @@ CORPORA: dict[str, str] = {
     "esd": "ESD",
     "emovdb": "EmoV-DB",
     "iemocap": "IEMOCAP",
+    "emodb": "EmoDB",
+    "tess": "TESS",
+    "savee": "SAVEE",
 }
 CORPUS_ALIASES: dict[str, str] = {"cremadh": "cremad"}
 # testB is MELD's official test set (spontaneous TV dialogue); testA is the acted corpora's.
