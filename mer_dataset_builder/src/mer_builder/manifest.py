@@ -33,6 +33,9 @@ CORPORA: dict[str, str] = {
     "emodb": "EmoDB",
     "tess": "TESS",
     "savee": "SAVEE",
+    "cafe": "CaFE",
+    "emovo": "EMOVO",
+    "urdu": "URDU",
 }
 CORPUS_ALIASES: dict[str, str] = {"cremadh": "cremad"}
 # testB is MELD's official test set (spontaneous TV dialogue); testA is the acted corpora's.

@@ -80,7 +80,7 @@ def folder_emotion(name: str) -> tuple[str, str] | None:
 
 def emotion_folders(corpus_dir: Path) -> list[Path]:
     """Every `<SPEAKER>_<emotion>` folder at the top or up to two levels down, sorted by path."""
-    found, level = [], [corpus_dir]
+    found, level = [], [corpus_dir] if corpus_dir.is_dir() else []
     for _ in range(SEARCH_DEPTH + 1):
         children = sorted(c for f in level for c in f.iterdir() if c.is_dir() and not is_junk(c))
         found += [c for c in children if folder_emotion(c.name)]
