@@ -36,6 +36,8 @@ CORPORA: dict[str, str] = {
     "cafe": "CaFE",
     "emovo": "EMOVO",
     "urdu": "URDU",
+    "enterface": "eNTERFACE05",
+    "mosei": "CMU-MOSEI",
 }
 CORPUS_ALIASES: dict[str, str] = {"cremadh": "cremad"}
 # testB is MELD's official test set (spontaneous TV dialogue); testA is the acted corpora's.
@@ -76,6 +78,9 @@ class ManifestRecord:
     # lists or folds), utterance (a one-speaker corpus: not speaker-disjoint). `fold`: the spec's fold.
     split_by: str | None = None
     fold: str | None = None
+    # CMU-MOSEI: the six emotion intensities (0-3, canonical names) and the sentiment score (-3..3)
+    emotion_scores: dict[str, float] | None = None
+    sentiment_score: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:

@@ -381,7 +381,7 @@ def _job(u: Utterance, audio_dir: Path, silence_s: float | None) -> AudioJob:
         size, mtime_ns = st.st_size, st.st_mtime_ns
     except OSError:
         size, mtime_ns = -1, -1  # the worker's decode reports the missing file like any other failure
-    return AudioJob(u.native_id, source, str(audio_dir / f"{u.native_id}.wav"), size, mtime_ns, silence_s)
+    return AudioJob(u.native_id, source, str(audio_dir / f"{u.native_id}.wav"), size, mtime_ns, silence_s, u.segment)
 
 
 def _record(u: Utterance, plan: SplitPlan, result: AudioResult) -> ManifestRecord:
@@ -399,7 +399,8 @@ def _record(u: Utterance, plan: SplitPlan, result: AudioResult) -> ManifestRecor
         sample_rate=TARGET_SR, language=u.language, gender=u.gender,
         media_path=None if u.media_path is None else str(Path(u.media_path).resolve()), dialogue_id=u.dialogue_id,
         utterance_index=u.utterance_index, intensity=u.intensity, session=u.session,
-        split_by=plan.split_by[u.id], fold=plan.fold.get(u.id), notes=notes,
+        split_by=plan.split_by[u.id], fold=plan.fold.get(u.id), emotion_scores=u.emotion_scores,
+        sentiment_score=u.sentiment_score, notes=notes,
     )  # fmt: skip
 
 

@@ -76,6 +76,10 @@ class Utterance:
     # Length the corpus metadata states (e.g. MELD's StartTime/EndTime); sizes the silence that
     # `--audio_failure replace_with_silence` writes when the media cannot be decoded.
     expected_duration_s: float | None = None
+    # (start, end) seconds of `source` that hold the utterance (CMU-MOSEI's label intervals); None = all of it
+    segment: tuple[float, float] | None = None
+    emotion_scores: dict[str, float] | None = None
+    sentiment_score: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
