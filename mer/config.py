@@ -40,7 +40,7 @@ class Key:
 
 
 METRIC_CHOICES = ("uar", "wf1", "macro_f1", "acc", "loss")
-PROTOCOLS = ("pooled", "loco", "iemocap_loso")
+PROTOCOLS = ("pooled", "loco", "iemocap_loso", "pairwise")
 MODELS = ("flexible_at", "gated_avt", "robust_atv")
 GROUPS = ("train", "val", "testA", "testB")
 

@@ -12,6 +12,8 @@ when a fold is made:
   their val rows only, and report on all rows of C from every group. A fold whose training
   corpora have no val rows (e.g. only a train-only single-speaker corpus) is skipped with its
   reason, and the sweep goes on with the other folds.
+* `pairwise` (EmoBox's train-on-A / test-on-B view): for each corpus A, train on A's train rows,
+  select on A's val rows, and report A's test rows and every row of each other corpus.
 * `iemocap_loso`: five folds by IEMOCAP session over its rows from every group. The test
   session is held out; validation is carved from the next session in the cycle (Ses05 ->
   Ses01): by default one of its speakers (speaker-disjoint from training), with
@@ -119,6 +121,22 @@ def loco_folds(rows: Rows, holdout: str | None = None) -> list[Fold]:
     return folds
 
 
+def pairwise_folds(rows: Rows) -> list[Fold]:
+    """Train on one corpus A (select on A's val rows); report A's test rows and every row of each other corpus."""
+    corpora = sorted(set(rows.dataset.tolist()))
+    if len(corpora) < 2:
+        raise ProtocolError(f"pairwise needs at least two corpora, found {corpora}")
+    folds = []
+    for corpus in corpora:
+        own = rows.dataset == corpus
+        report = {corpus: _where(own & np.isin(rows.group, ("testA", "testB")))}
+        report.update({other: _where(rows.dataset == other) for other in corpora if other != corpus})
+        folds.append(
+            Fold(f"train_{corpus}", _where(own & (rows.group == "train")), _where(own & (rows.group == "val")), report)
+        )
+    return folds
+
+
 def loso_folds(rows: Rows, val_mode: str = "speaker") -> list[Fold]:
     iemocap = rows.dataset == IEMOCAP
     sessions = sorted(set(rows.session[iemocap].tolist()))
@@ -166,11 +184,13 @@ def _speakers(rows: Rows, index: np.ndarray) -> set[tuple[str, str]]:
     return set(zip(rows.session[index].tolist(), rows.speaker[index].tolist(), strict=True))
 
 
-def _unusable_loco_fold(fold: Fold, rows: Rows) -> str | None:
-    """Why a LOCO fold cannot select a model (no train or no val rows in its training corpora), or None."""
+def _unusable_fold(fold: Fold, rows: Rows) -> str | None:
+    """Why a LOCO or pairwise fold cannot select a model (no train or val rows in its training corpora), or None."""
     if len(fold.train) and len(fold.val):
         return None
-    others = sorted(set(rows.dataset.tolist()) - set(fold.report))
+    others = sorted(set(rows.dataset[np.concatenate([fold.train, fold.val])].tolist())) or sorted(
+        set(rows.dataset.tolist()) - set(fold.report)
+    )
     missing = "training" if not len(fold.train) else "validation"
     return (
         f"{fold.name} skipped: its training corpora ({', '.join(others)}) have no {missing} rows (a corpus built "
@@ -194,12 +214,14 @@ def make_folds(
         folds = loco_folds(rows, holdout)
     elif protocol == "iemocap_loso":
         folds = loso_folds(rows, loso_val)
+    elif protocol == "pairwise":
+        folds = pairwise_folds(rows)
     else:
-        raise ProtocolError(f"unknown protocol {protocol!r}; expected pooled, loco or iemocap_loso")
+        raise ProtocolError(f"unknown protocol {protocol!r}; expected pooled, loco, iemocap_loso or pairwise")
     kept, reasons = [], []
     for fold in folds:
         fold.report = {name: index for name, index in fold.report.items() if len(index)}
-        reason = _unusable_loco_fold(fold, rows) if protocol == "loco" else None
+        reason = _unusable_fold(fold, rows) if protocol in ("loco", "pairwise") else None
         if reason:
             reasons.append(reason)
             continue
