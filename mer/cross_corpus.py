@@ -111,7 +111,7 @@ def heatmap(corpora: list[str], matrix: dict, held_out: dict, path: Path) -> Non
     for j, test in enumerate(corpora):
         if test in held_out:
             values[-1, j] = held_out[test]["mean"]
-    fig = new_figure(1.2 + 0.9 * len(corpora), 1.0 + 0.6 * len(labels))
+    fig = new_figure(3.0 + 0.9 * len(corpora), 1.2 + 0.6 * len(labels))  # room for the row labels
     ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(corpora)), corpora, rotation=45, ha="right")

@@ -21,7 +21,7 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    """The demo of all seven corpora, written once by the `demo` command."""
+    """The demo of every built-in corpus, written once by the `demo` command."""
     root = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--out_dir", str(root)]) == 0
     return root

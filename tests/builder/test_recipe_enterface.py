@@ -19,13 +19,14 @@ def test_module_follows_the_recipe_contract():
 
 def test_demo_with_the_real_quirks_parses(demo_raw, parse):
     utterances, ctx = parse(enterface.locate(demo_raw))
-    assert not ctx.problems and not ctx.drops and len(utterances) == 6 * 6 * 2
-    assert Counter(u.speaker_id for u in utterances) == {f"subject{s}": 12 for s in (1, 2, 3, 11, 12, 16)}
+    assert not ctx.problems and not ctx.drops and len(utterances) == 6 * 6
+    assert Counter(u.speaker_id for u in utterances) == {f"subject{s}": 6 for s in (1, 2, 3, 11, 12, 16)}
     assert {(u.raw_label, u.emotion) for u in utterances} == set(enterface.LABELS.items())
     subject11 = [u for u in utterances if u.speaker_id == "subject11"]
     assert all(u.source.stem.startswith("s12_") and u.native_id.startswith("s11_") for u in subject11)
     assert all(u.notes == ["the file name says subject 12; its folder, 11"] for u in subject11)
-    assert "s16_su_3" in {u.native_id for u in utterances} and "s3_an_1" in {u.native_id for u in utterances}
+    ids = {u.native_id for u in utterances}
+    assert "s16_su_3" in ids and any(u.source.stem.startswith("s_3_") for u in utterances if u.speaker_id == "subject3")
     assert all(u.media_path == u.source and u.text == "" for u in utterances)
     samples, _ = load_audio(utterances[0].source, 16000)  # the audio track of the AVI
     assert samples.size > 8000

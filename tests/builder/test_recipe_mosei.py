@@ -53,7 +53,7 @@ def test_build_cuts_the_segments_and_keeps_the_scores_in_the_manifest(demo_raw, 
     lines = [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines()]
     assert all(isinstance(line["sentiment_score"], float) and len(line["emotion_scores"]) == 6 for line in lines)
     durations = np.array([r.duration_s for r in records])
-    assert durations.max() < 2.5  # a segment, never the whole video wav (about 7 s)
+    assert durations.max() < 1.6  # a segment, never the whole video wav (about 5 s)
     assert validate(out).ok
 
 

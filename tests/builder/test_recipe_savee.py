@@ -19,7 +19,7 @@ def test_module_follows_the_recipe_contract():
 
 def test_demo_parses_every_code(demo_raw, parse):
     utterances, ctx = parse(savee.locate(demo_raw))
-    assert not ctx.problems and len(utterances) == 4 * 7 * 3
+    assert not ctx.problems and len(utterances) == 4 * 7 * 2
     assert {(u.raw_label, u.emotion) for u in utterances} == set(savee.LABELS.items())
     assert {u.gender for u in utterances} == {"male"} and {u.text for u in utterances} == {""}
     assert "DC_sa02" in {u.native_id for u in utterances} and "KL_n25" in {u.native_id for u in utterances}

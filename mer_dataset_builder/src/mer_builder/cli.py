@@ -1,4 +1,4 @@
-"""`python -m mer_builder`: fetch, prepare and check the seven corpora, or write the synthetic demo.
+"""`python -m mer_builder`: fetch, prepare and check the corpora (built-in or from a card), or write the synthetic demo.
 
 Exit codes: 0 success; 2 the manifest failed `validate` or `integrity`; 1 any other error, with a
 one-line reason on stderr naming the corpus and the file. `all` returns the code of the first
@@ -66,7 +66,7 @@ def _key(name: str | CorpusCard) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m mer_builder",
-        description="Fetch, prepare and check seven emotion corpora as one manifest, or write the synthetic demo.",
+        description="Fetch, prepare and check emotion corpora as one manifest, or write the synthetic demo.",
         epilog="Exit codes: 0 success, 2 validate/integrity failed, 1 any other error. "
         "`python -m mer_builder COMMAND --help` describes each command.",
     )

@@ -1,4 +1,4 @@
-"""Demo CaFE: six actors in the native `<Émotion>/<Faible|Fort>/AA-E-I-S.wav` and `Neutre/AA-N-S.wav` layout.
+"""Demo CaFE: four actors in the native `<Émotion>/<Faible|Fort>/AA-E-I-S.wav` and `Neutre/AA-N-S.wav` layout.
 
 Every emotion at both intensities plus neutral, one sentence per actor and condition, 48 kHz mono
 wavs. The `Dégoût` folder is written with its name decomposed (NFD), as a zip made on macOS stores it.
@@ -16,7 +16,7 @@ from .riff import write_wav
 from .tones import synth_utterance
 
 SR = 48000
-ACTORS = ("01", "02", "03", "04", "05", "06")
+ACTORS = ("01", "02", "03", "04")
 
 
 def write(corpus_dir: Path, seed: int = 0) -> None:
@@ -29,5 +29,5 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
             levels = {"": None} if letter == "N" else INTENSITY_FOLDERS
             for level_folder, level in levels.items():
                 stem = f"{actor}-{letter}-{sentence}" if level is None else f"{actor}-{letter}-{level}-{sentence}"
-                audio = synth_utterance(LABELS[letter], rng, SR, float(rng.uniform(0.8, 1.4)), pitch)
+                audio = synth_utterance(LABELS[letter], rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
                 write_wav(Path(corpus_dir) / name / level_folder / f"{stem}.wav", audio, SR)

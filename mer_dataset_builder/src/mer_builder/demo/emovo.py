@@ -1,6 +1,6 @@
 """Demo EMOVO: the six actors in the native `<actor>/<emotion>-<actor>-<sentence>.wav` layout, 48 kHz stereo.
 
-Every emotion twice per actor on different sentences (short, long, nonsense and question codes),
+Every emotion once per actor, on sentences (short, long, nonsense and question codes),
 and the `documents/` folder the release carries beside the actor folders.
 """
 
@@ -24,8 +24,8 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
     for a, (actor, gender) in enumerate(ACTORS.items()):
         pitch = (0.74 if gender == "male" else 1.24) * rng.uniform(0.94, 1.06)
         for e, (code, emotion) in enumerate(LABELS.items()):
-            for k in range(2):
+            for k in range(1):
                 sentence = sentences[(a + 2 * e + k) % len(sentences)]
-                audio = synth_utterance(emotion, rng, SR, float(rng.uniform(0.9, 1.5)), pitch)
+                audio = synth_utterance(emotion, rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
                 write_wav(Path(corpus_dir) / actor / f"{code}-{actor}-{sentence}.wav", audio, SR, channels=2)
     atomic_write_text(Path(corpus_dir) / "documents" / "README.txt", "EMOVO corpus description\n")

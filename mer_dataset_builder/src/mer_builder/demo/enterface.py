@@ -1,6 +1,6 @@
 """Demo eNTERFACE'05: six subjects in the native `subject N/<emotion>/sentence k/sN_<code>_k.avi` layout.
 
-AVI clips with a drawn face and an audio track, every emotion twice per subject, with the real
+AVI clips with a drawn face and an audio track, every emotion once per subject, with the real
 release's quirks: subject 11's files named `s12_...`, subject 3's named `s_3_...`, a stray suffix
 (`s16_su_3avi.avi`), and subject 2's happiness clips without the `sentence k` level.
 """
@@ -35,12 +35,10 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
     for subject in SUBJECTS:
         pitch = (0.74 if subject % 2 else 1.24) * rng.uniform(0.94, 1.06)
         for e, (folder, code) in enumerate(EMOTION_FOLDERS.items()):
-            for sentence in (e % 5 + 1, (e + 2) % 5 + 1):
-                if subject == 16 and code == "su":
-                    sentence = 3 if sentence != 3 else 4
+            for sentence in (3,) if (subject, code) == (16, "su") else (e % 5 + 1,):
                 level = "" if (subject, folder) == (2, "happiness") else f"sentence {sentence}"
                 emotion = LABELS[code]
-                audio = synth_utterance(emotion, rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
+                audio = synth_utterance(emotion, rng, SR, float(rng.uniform(0.5, 0.7)), pitch)
                 path = (
                     Path(corpus_dir) / f"subject {subject}" / folder / level / f"{_name(subject, code, sentence)}.avi"
                 )

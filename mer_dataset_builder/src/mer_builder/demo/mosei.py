@@ -53,7 +53,7 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
             feats = _features(k, v)
             top = int(np.argmax(feats[1:]))
             emotion = LABELS[EMOTIONS[top]] if max(feats[1:]) > 0 else "neutral"
-            length = float(rng.uniform(1.2, 1.8))
+            length = float(rng.uniform(0.8, 1.1))
             pieces += [synth_utterance(emotion, rng, SR, length, pitch), np.zeros(int(0.3 * SR), np.float32)]
             start = -0.45 if k == 0 and v == 2 else t  # MOSEI intervals can start before 0
             intervals.append([start, t + length + 0.2])  # and overlap the next one a little

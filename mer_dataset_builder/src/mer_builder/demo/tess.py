@@ -16,7 +16,7 @@ from .riff import write_wav
 from .tones import synth_utterance
 
 SR = 24414
-WORDS = ("back", "bite", "chalk", "dime", "goose")
+WORDS = ("back", "bite", "chalk")
 # (folder, file token) per speaker, as the real copy spells them.
 FOLDERS: dict[str, tuple[tuple[str, str], ...]] = {
     "OAF": (("OAF_angry", "angry"), ("OAF_disgust", "disgust"), ("OAF_Fear", "fear"), ("OAF_happy", "happy"),
@@ -35,5 +35,5 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
             emotion = LABELS[TOKEN_EMOTION.get(token, token)]
             for word in WORDS:
                 prefix = "OA" if (folder, word) == ("OAF_neutral", "bite") else speaker
-                audio = synth_utterance(emotion, rng, SR, float(rng.uniform(0.9, 1.4)), pitch)
+                audio = synth_utterance(emotion, rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
                 write_wav(Path(corpus_dir) / folder / f"{prefix}_{word}_{token}.wav", audio, SR)

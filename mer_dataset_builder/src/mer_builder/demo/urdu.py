@@ -29,5 +29,5 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
             for k in (1, 2):
                 number += 1 if number != 9 else 91  # 01 ... 09, then 0100 as the release jumps
                 target = root / folder / (speaker if speaker == SUBFOLDER_SPEAKER else "")
-                audio = synth_utterance(LABELS[letter], rng, SR, float(rng.uniform(0.8, 1.4)), pitch)
+                audio = synth_utterance(LABELS[letter], rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
                 write_wav(target / f"{speaker}_F{k}_{letter}0{number}.wav", audio, SR)
