@@ -1,6 +1,7 @@
 """The cross-corpus table: leave-one-corpus-out over every corpus present, and the train-on-A / test-on-B matrix.
 
     python cross_corpus.py --config configs/loco.yaml --set data.features_dir=M [--seeds 1 2 3]
+    mer cross-corpus ...        (the same command)
 
 runs two experiments under `<output_dir>/<name>/` with the same model and training settings:
 
@@ -21,17 +22,17 @@ import argparse
 import copy
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from mer_builder.cli_common import add_out_dir, cli_parser, run_command
 from mer_builder.fsutil import atomic_write_text
 
-from .config import ConfigError, load_config, validate
+from .config import load_config, validate
 from .experiment import run_experiment
 from .metrics import format_mean_std
-from .protocols import ProtocolError
 from .results import FOLD_MEAN, ResultRow, collect
 
 LOCO_COLUMN = "LOCO (all others)"
@@ -129,9 +130,7 @@ def heatmap(corpora: list[str], matrix: dict, held_out: dict, path: Path) -> Non
     save_png(fig, path)
 
 
-def run_cross_corpus(
-    config: dict, command: str, resume: bool = True, quiet: bool = False, log: Callable[[str], None] = print
-) -> Path:
+def run_cross_corpus(config: dict, command: str, resume: bool = True, quiet: bool = False) -> Path:
     """Run LOCO and pairwise with `config`'s model and training settings; write the tables; returns their folder."""
     experiment = config["experiment"]
     out = Path(experiment["output_dir"]) / experiment["name"]
@@ -141,45 +140,48 @@ def run_cross_corpus(
         sub["experiment"].update(protocol=protocol, name=protocol, output_dir=str(out))
         sub["data"]["holdout"] = None
         sub["evaluation"]["test"] = True
-        run_dir = run_experiment(sub, resume=resume and (out / protocol).exists(), quiet=quiet, log=log)
-        results[protocol] = collect(run_dir, log)
+        run_dir = run_experiment(sub, resume=resume and (out / protocol).exists(), quiet=quiet)
+        results[protocol] = collect(run_dir)
     corpora, matrix, held_out = tables(results["pairwise"], results["loco"])
     text = markdown(corpora, matrix, held_out, command)
     atomic_write_text(out / FILES[0], text)
     atomic_write_text(out / FILES[1], csv_text(corpora, matrix, held_out))
     heatmap(corpora, matrix, held_out, out / FILES[2])
-    log(f"\n{text}")
     return out
 
 
-def cross_corpus_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cross_corpus.py",
-        description="Leave-one-corpus-out over every corpus present plus the train-on-A/test-on-B matrix, "
-        "as markdown, CSV and a heatmap PNG.",
+def cross_corpus_parser(prog: str = "cross_corpus.py") -> argparse.ArgumentParser:
+    parser = cli_parser(
+        prog,
+        "Leave-one-corpus-out over every corpus present plus the train-on-A/test-on-B matrix, "
+        "as markdown, CSV and a heatmap PNG (UAR mean ± std over seeds).",
     )
-    parser.add_argument("--config", type=Path, help="training config (e.g. configs/loco.yaml); protocol is set here")
     parser.add_argument(
-        "--run_name", default="cross_corpus", help="folder under experiment.output_dir (default: %(default)s)"
+        "--config", help="training config: a path or a shipped config's name (e.g. loco); the protocol is set here"
     )
+    parser.add_argument("--run_name", default="cross_corpus", help="folder under experiment.output_dir")
     parser.add_argument("--seeds", nargs="+", type=int, help="shorthand for --set experiment.seeds=[...]")
+    add_out_dir(parser, "shorthand for --set experiment.output_dir=... (the run folder goes under it)", required=False)
     parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override a config key (--set data.features_dir=M training.epochs=10)")  # fmt: skip
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
-def cross_corpus_main(argv: Sequence[str] | None = None) -> int:
+def cross_corpus_main(argv: Sequence[str] | None = None, prog: str = "cross_corpus.py") -> int:
+    """`python cross_corpus.py` / `mer cross-corpus`: both experiments, then the tables (printed and written)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = cross_corpus_parser().parse_args(argv)
+    return run_command(cross_corpus_parser(prog), argv, lambda args: _cross_corpus(args, prog, argv))
+
+
+def _cross_corpus(args: argparse.Namespace, prog: str, argv: list[str]) -> int:
     sets = [f"experiment.name={args.run_name}"]
     if args.seeds:
         sets.append(f"experiment.seeds=[{','.join(map(str, args.seeds))}]")
-    try:
-        config = validate(load_config(args.config, [*sets, *args.overrides]), require=["data.features_dir"])
-        out = run_cross_corpus(config, shlex.join(["python", "cross_corpus.py", *argv]), quiet=args.quiet)
-    except (ConfigError, ProtocolError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.out_dir:
+        sets.append(f"experiment.output_dir={args.out_dir}")
+    config = validate(load_config(args.config, [*sets, *args.overrides]), require=["data.features_dir"])
+    command = shlex.join([*(["python", prog] if prog.endswith(".py") else prog.split()), *argv])
+    out = run_cross_corpus(config, command, quiet=args.quiet)
+    print((out / FILES[0]).read_text(encoding="utf-8"))
     print(f"wrote {', '.join(str(out / name) for name in FILES)}")
     return 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,13 +32,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError
+from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError, conform_samples
+from mer_builder.errors import InputError
 
 from ..features.config import FeatureConfigError
+from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
-from ..training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
 
 T = TypeVar("T")
 AUDIO_ONLY_CONTAINERS = frozenset({".m4a", ".aac"})
@@ -48,7 +50,7 @@ ENCODER_KINDS = ("audio", "text", "video", "face_detector")
 SILENCE_PEAK = 1e-4  # -80 dBFS: a muted microphone or an empty track
 
 
-class PredictionError(ValueError):
+class PredictionError(InputError, ValueError):
     """Prediction cannot run at all (checkpoint, features, a modality the model needs); the message says what to do."""
 
 
@@ -98,6 +100,8 @@ class _Input:
     text: str | None
     speaker: str | None
     context: tuple[Turn, ...]
+    samples: np.ndarray | None = None  # an in-memory waveform given instead of a file
+    sample_rate: int | None = None
     waveform: np.ndarray | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
     used: list[str] = field(default_factory=list)  # text and video, once their features are in
@@ -127,8 +131,21 @@ class Predictor:
         training = (checkpoint.get("config") or {}).get("training") or {}
         self.modality_dropout = float(training.get("modality_dropout") or 0.0)
         self.device = _device(device)
-        self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
-        self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
+        if checkpoint_kind(checkpoint) == "finetune":  # the model's own encoders make the pooled vectors
+            from ..finetune.pipeline import FinetunePipeline
+
+            if encoders:
+                raise PredictionError(
+                    f"{source}: a fine-tuned checkpoint carries its encoders; --encoder does not apply"
+                )
+            model = _load_model(checkpoint, source).to(torch.device(self.device))
+            self.pipeline = FinetunePipeline(checkpoint, model, self.device, batch_size)
+            self.model = model.head
+            self.max_audio_s: float | None = float(checkpoint["finetune"]["max_audio_s"])
+        else:
+            self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
+            self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
+            self.max_audio_s = None
         self.checkpoint_info = {k: checkpoint.get(k) for k in ("fold", "seed", "epoch")}
         self.checkpoint_info["model"] = checkpoint["model_config"].get("name")
 
@@ -153,6 +170,20 @@ class Predictor:
         """Whether a file without a transcript can still be predicted (no text input, or trained to miss it)."""
         return "text" not in self.modalities or (self.modality_dropout > 0 and len(self.modalities) > 1)
 
+    def encoder_names(self) -> list[tuple[str, str]]:
+        """(modality, what makes its vector) for every modality the pipeline can compute."""
+        if hasattr(self.pipeline, "specs"):  # fine-tuned: the model's own encoders
+            return [(m, f"{spec.model} ({spec.mode}, {spec.pooling})") for m, spec in self.pipeline.specs.items()]
+        config = self.pipeline.config
+        text = config.text.encoder
+        names = [
+            ("audio", "+".join(getattr(p, "model", p.type) for p in config.audio)),
+            ("text", getattr(text, "model", text.type)),
+        ]
+        if config.video is not None:
+            names.append(("video", config.video.encoder))
+        return names
+
     @property
     def uses_text(self) -> bool:
         return "text" in self.modalities
@@ -163,28 +194,36 @@ class Predictor:
 
     def predict(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | np.ndarray],
         texts: Sequence[str | None] | None = None,
         speakers: Sequence[str | None] | None = None,
         contexts: Sequence[Sequence[Turn]] | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
+        sample_rate: int | None = None,
     ) -> list[Prediction]:
-        """One `Prediction` per path, in order. `texts[i]` is the transcript of `paths[i]` (None: none);
+        """One `Prediction` per input, in order. An input is a media file's path, or a waveform as a numpy
+        array ((n,) or (n, channels)) whose `sample_rate` must then be given; its result's `path` reads
+        `<array i>`. `texts[i]` is the transcript of input i (None: none);
         `speakers` and `contexts` (earlier (speaker, text) turns, oldest first) matter when the
         model's features use them. With `window_s`, each file is also cut into windows of that
         length every `hop_s` seconds (default: `window_s`) and `timeline` holds one prediction per
         window; the file's probabilities are then the mean over its windows."""
         n = len(paths)
+        arrays = {i: p for i, p in enumerate(paths) if isinstance(p, np.ndarray)}
+        if arrays and sample_rate is None:
+            raise PredictionError("waveforms given as arrays need sample_rate= (their samples per second)")
         texts, speakers = _per_input(texts, n, "texts"), _per_input(speakers, n, "speakers")
         contexts = _per_input(contexts, n, "contexts")
         window, hop = _window_lengths(window_s, hop_s, self.pipeline.config.sample_rate)
         if self.uses_text and not self.can_skip_text and all(t is None for t in texts):
             raise PredictionError(self._needs_text(f"for any of the {n} inputs"))
         items = [
-            _Input(i, Path(p), (t or "").strip() or None, s, tuple(c or ()))
+            _Input(i, Path(f"<array {i}>" if i in arrays else p), (t or "").strip() or None, s, tuple(c or ()))  # type: ignore[arg-type]
             for i, (p, t, s, c) in enumerate(zip(paths, texts, speakers, contexts, strict=True))
         ]
+        for i, samples in arrays.items():
+            items[i].samples, items[i].sample_rate = samples, sample_rate
         results: list[Prediction | None] = [None] * n
         with tqdm(total=n, desc="predict", unit="file", disable=self.quiet) as bar:
             for batch in self._decoded_batches(items, window, hop):
@@ -220,15 +259,24 @@ class Predictor:
         if self.uses_text and item.text is None and not self.can_skip_text:
             item.error = self._needs_text("for this file")
             return
-        if item.path.is_dir():
+        if item.samples is None and item.path.is_dir():
             item.error = "is a folder: give media files (mer.prediction.find_media lists the ones in a folder)"
             return
         try:
-            item.waveform = self.pipeline.load_waveform(item.path)
+            if item.samples is not None:
+                rate = self.pipeline.config.sample_rate
+                item.waveform = conform_samples(item.samples, item.sample_rate, rate, str(item.path))  # type: ignore[arg-type]
+            else:
+                item.waveform = self.pipeline.load_waveform(item.path)
         except AudioDecodeError as exc:
             item.error = _reason(exc, item.path)
             return
         item.spans = _spans(len(item.waveform), window, hop)
+        if self.max_audio_s and max(b - a for a, b in item.spans) > self.max_audio_s * self.pipeline.config.sample_rate:
+            item.notes.append(
+                f"audio longer than the model's {self.max_audio_s:g} s inputs: its centre {self.max_audio_s:g} s "
+                "was used (--window_s gives a timeline over the whole file)"
+            )
         if float(np.abs(item.waveform).max()) < SILENCE_PEAK:
             item.notes.append("the audio is silent (peak below -80 dBFS): the prediction says nothing about speech")
         if item.text is not None and not self.uses_text:
@@ -239,8 +287,10 @@ class Predictor:
         segments = [(item, a, b) for item in batch if not item.error for a, b in item.spans]
         features: dict[str, list[np.ndarray | None]] = {}
         if "audio" in self.modalities:
-            audio = _isolated(
-                self.pipeline.audio_features, [item.waveform[a:b] for item, a, b in segments], self.batch_size
+            audio = isolated(
+                lambda chunk: finite_or_error(self.pipeline.audio_features(chunk), "audio"),
+                [item.waveform[a:b] for item, a, b in segments],
+                self.batch_size,
             )
             for (item, _, _), vector in zip(segments, audio, strict=True):
                 if isinstance(vector, Exception) and not item.error:
@@ -264,8 +314,8 @@ class Predictor:
     def _text_vectors(self, items: list[_Input]) -> dict[int, np.ndarray]:
         """The text vector of every input with a transcript; the ones without get none (masked out)."""
         given = [item for item in items if item.text is not None]
-        vectors = _isolated(
-            lambda chunk: self.pipeline.text_features(*zip(*chunk, strict=True)),
+        vectors = isolated(
+            lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
             [(i.text, i.speaker, i.context) for i in given],
             2 * self.batch_size,
         )
@@ -347,13 +397,18 @@ class Predictor:
         return {label: float(p) for label, p in zip(self.labels, probabilities, strict=True)}
 
 
-def _device(name: str) -> str:
-    from ..features.hf import resolve_device
-
+def _load_model(checkpoint: Mapping, source: str) -> torch.nn.Module:
+    """The fine-tuned model; an encoder that cannot be loaded here is a PredictionError naming it."""
     try:
-        return resolve_device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise PredictionError(str(exc)) from None
+        return model_from_checkpoint(checkpoint, source)
+    except (ModelNotAvailableError, OSError) as exc:
+        raise PredictionError(f"{source}: its encoder cannot be loaded here: {exc}") from None
+
+
+def _device(name: str) -> str:
+    from ..device import resolve_device
+
+    return str(resolve_device(name))
 
 
 def _per_input(values: Sequence | None, n: int, name: str) -> list:
@@ -390,27 +445,6 @@ def _reason(exc: BaseException, path: Path) -> str:
     """The exception's message without the file name it usually starts with (the result already names the file)."""
     text = str(exc).strip() or type(exc).__name__
     return text.removeprefix(f"{path}: ")
-
-
-def _isolated(compute: Callable[[list], np.ndarray], items: list, batch_size: int) -> list[np.ndarray | Exception]:
-    """`compute` over batches of items; when a batch fails, each of its items alone, so one bad item
-    fails only itself. Non-finite results count as failures."""
-    out: list[np.ndarray | Exception] = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        try:
-            out.extend(_finite(compute(chunk)))
-        except Exception:
-            for item in chunk:
-                try:
-                    out.extend(_finite(compute([item])))
-                except Exception as exc:
-                    out.append(exc)
-    return out
-
-
-def _finite(vectors: np.ndarray) -> list[np.ndarray | Exception]:
-    return [v if np.isfinite(v).all() else ValueError("features contain NaN or inf") for v in vectors]
 
 
 def _encoder_entries(config: dict) -> list[tuple[str, str, dict, str]]:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .splits import SPLIT_RATIOS
 
 SINGLE_SPEAKER_POLICIES: tuple[str, ...] = ("utterances", "train_only")
@@ -36,7 +37,7 @@ SPEC_KEYS: frozenset[str] = frozenset({"ratios", "single_speaker", "corpora"})
 Ratios = tuple[float, float, float]
 
 
-class SplitSpecError(ValueError):
+class SplitSpecError(InputError, ValueError):
     """The split spec or ratios cannot be used; the message names the file and the key."""
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..labels import EMOTIONS
 from .common import CorpusLayoutError, ParseContext, Utterance
 from .layout import is_junk, list_files
@@ -51,7 +52,7 @@ CARD_SPLITS: dict[str, str] = {"train": "train", "val": "val", "dev": "val", "va
 GENDERS: dict[str, str] = {"m": "male", "male": "male", "f": "female", "female": "female"}
 
 
-class CardError(ValueError):
+class CardError(InputError, ValueError):
     """The card itself is wrong; the message names the card file and the key."""
 
 

@@ -29,10 +29,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError, RunFailure
 from ..labels import POLICY_CHOICES, LabelPolicy, map_raw_label
 
 
-class CorpusError(Exception):
+class CorpusError(RunFailure):
     """A problem with one corpus input; the message names the corpus and the file."""
 
     def __init__(self, corpus: str, path: Path | str | None, reason: str):
@@ -41,13 +42,25 @@ class CorpusError(Exception):
         super().__init__(f"[{corpus}]{where}: {reason}")
 
 
-class CorpusLayoutError(CorpusError):
+class CorpusLayoutError(CorpusError, InputError):
     """The corpus folder is missing or not in the native layout the recipe expects.
 
-    `absent` says nothing of the corpus was found at all (rather than found in the wrong shape).
+    `found_at` is where the corpus was found instead (one folder too deep, under another name):
+    it is there, only misplaced, so it should be moved rather than downloaded again. `absent` says
+    nothing of the corpus was found at all (rather than found in the wrong shape).
     """
 
-    absent: bool = False
+    def __init__(
+        self,
+        corpus: str,
+        path: Path | str | None,
+        reason: str,
+        found_at: Path | None = None,
+        absent: bool = False,
+    ):
+        super().__init__(corpus, path, reason)
+        self.found_at = found_at
+        self.absent = absent
 
 
 class ManualDownloadRequired(CorpusError):
