@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -47,6 +47,15 @@ class FeatureStore(Protocol):
     def __len__(self) -> int: ...
 
     def batch(self, rows: Rows) -> dict[str, np.ndarray]: ...
+
+
+class RawInputStore(FeatureStore, Protocol):
+    """A store of raw model inputs (fine-tuning): per-row lengths for bucketing, random crops in training."""
+
+    @property
+    def lengths(self) -> np.ndarray: ...
+
+    def batch(self, rows: Rows, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]: ...
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -146,7 +155,7 @@ class SubsetStore:
     @property
     def lengths(self) -> np.ndarray:
         """Per-row lengths, where the base store has them (fine-tuning inputs)."""
-        return self.base.lengths[self.rows]
+        return cast(RawInputStore, self.base).lengths[self.rows]
 
     def batch(self, rows: Rows, **options: object) -> dict[str, np.ndarray]:
         return self.base.batch(self.rows[_as_index(rows, len(self))], **options)

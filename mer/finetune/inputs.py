@@ -34,7 +34,7 @@ from mer_builder import errors
 from mer_builder.audio import TARGET_SR
 from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, read_manifest
 
-from ..features.store import META_FIELDS
+from ..features.store import META_FIELDS, Rows
 from ..features.text import dialogue_contexts, format_turn
 
 KIND = "utterances"
@@ -116,7 +116,7 @@ class UtteranceStore:
         self.modalities = tuple(modalities)
         self.dims: dict[str, int] = {}
         self.frame_dims: dict[str, int] = {}
-        self.feature_config = None
+        self.feature_config: dict | None = None
         self.labels = np.asarray([r.label for r in self.records], dtype=np.int64)
         self.meta = [{k: getattr(r, k) for k in META_FIELDS if getattr(r, k, None) is not None} for r in self.records]
         for meta, record in zip(self.meta, self.records, strict=True):
@@ -189,8 +189,8 @@ class UtteranceStore:
             raise InputError("the text modality is used but the store was not tokenised (call tokenize first)")
         return self.tokens[row]
 
-    def batch(self, rows: Sequence[int] | np.ndarray, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        rows = np.asarray(rows, dtype=np.int64)
+    def batch(self, rows: Rows, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
         out: dict[str, np.ndarray] = {"labels": self.labels[rows]}
         for modality in self.modalities:
             if modality in self.frozen:
