@@ -3,7 +3,7 @@
 Leave-one-corpus-out over every corpus present plus the train-on-A/test-on-B matrix (see mer/cross_corpus.py).
 """
 
-from mer.cross_corpus import cross_corpus_main
+from mer.commands import cross_corpus_main
 
 if __name__ == "__main__":
     raise SystemExit(cross_corpus_main())

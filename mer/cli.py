@@ -49,7 +49,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("mer.prediction.cli:predict_main", "predict the emotions of your own recordings"),
     "results": Command("mer.commands:results_main", "every metrics_eval.json under a folder -> one table"),
     "cross-corpus": Command(
-        "mer.cross_corpus:cross_corpus_main", "leave-one-corpus-out and train-on-A/test-on-B UAR tables (md, CSV, PNG)"
+        "mer.commands:cross_corpus_main", "leave-one-corpus-out and train-on-A/test-on-B UAR tables (md, CSV, PNG)"
     ),
     "demo": Command("mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus"),
 }

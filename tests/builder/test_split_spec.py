@@ -43,6 +43,11 @@ def test_ratios_are_settable(capsys, ten_speakers, tmp_path):
     assert Counter(_speaker_splits(records).values()) == {"train": 6, "val": 2, "test": 2}
     assert report["split"]["ratios"] == [0.6, 0.2, 0.2] and report["split"]["by"] == {"speaker": 20}
     assert {r.split_by for r in records} == {"speaker"} and validate(tmp_path / "out").ok
+    argv = ["prepare", "--datasets", "ravdess", "--raw_dir", str(ten_speakers), "--out_dir", str(tmp_path / "out")]
+    assert main([*argv, "--quiet"]) == 2  # other splits would replace the records built here: refused, named
+    err = capsys.readouterr().err
+    assert "RAVDESS was built here with --split_spec {'ratios': [0.6, 0.2, 0.2]" in err and "--force" in err
+    assert main([*argv, "--quiet", "--force"]) == 0
 
 
 def test_explicit_test_speakers_as_in_the_literature(capsys, ten_speakers, tmp_path):

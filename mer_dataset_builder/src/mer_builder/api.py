@@ -169,7 +169,8 @@ def build(
     result = BuildResult(out, raw)
     checked: list[str] | None = None if datasets is None else [recipe_of(n).CORPUS for n in names]
     if datasets is None and "prepare" in stages:
-        names, result.absent = present_corpora(raw)  # type: ignore[arg-type]
+        present, result.absent = present_corpora(raw)  # type: ignore[arg-type]
+        names = list[Corpus](present)
 
     if "download" in stages:
         only_download = tuple(stages) == ("download",)

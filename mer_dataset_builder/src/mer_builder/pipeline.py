@@ -134,7 +134,7 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
     with output_lock(options.out_dir):
         chosen = [recipes.get_recipe(name) if isinstance(name, str) else name for name in names]
         for recipe in chosen:
-            _refuse_changed_options(recipe.CORPUS, options)
+            _refuse_changed_options(recipe, options)
         with WorkerPool(options.num_workers) as pool:
             for recipe in chosen:
                 outcome = prepare_corpus(recipe, options, pool)
@@ -145,20 +145,22 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
     return outcomes
 
 
-def record_options(corpus: str, options: BuildOptions, seeded_splits: bool = True) -> dict:
-    """The options that decide what a corpus's records mean: its label policies, and the split seed
-    (None when the corpus keeps official splits). (What `--audio_failure` does is named per file.)"""
-    cli_name = {display: name for name, display in CORPORA.items()}.get(corpus, "")
+def record_options(corpus: str, options: BuildOptions, seeded_splits: bool = True, cli_name: str | None = None) -> dict:
+    """The options that decide what a corpus's records mean: its label policies, and the split seed and
+    split spec (None when the corpus keeps official splits). (What `--audio_failure` does is named per file.)"""
+    cli_name = cli_name or {display: name for name, display in CORPORA.items()}.get(corpus, "")
     policies = {flag: getattr(options.policy, flag) for flag in POLICY_CHOICES if flag.split("_")[0] == cli_name}
-    return {**policies, "seed": options.seed if seeded_splits else None}
+    split = options.split_spec.for_corpus(corpus, cli_name).describe() if seeded_splits else None
+    return {**policies, "seed": options.seed if seeded_splits else None, "split_spec": split}
 
 
-def _refuse_changed_options(corpus: str, options: BuildOptions) -> None:
+def _refuse_changed_options(recipe: Recipe, options: BuildOptions) -> None:
     """Rebuilding a corpus with other labels or splits would silently replace its records: say so instead."""
+    corpus = recipe.CORPUS
     if options.force or not (_corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}").is_file():
         return
     before = _previous_report(options.out_dir, corpus).get("options") or {}
-    now = record_options(corpus, options)
+    now = record_options(corpus, options, cli_name=getattr(recipe, "NAME", None))
     changed = [key for key, value in before.items() if value is not None and now.get(key) != value]
     if changed:
         was = " ".join(f"--{key} {before[key]}" for key in changed)
@@ -205,7 +207,8 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) 
         if utterances and not records:
             raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
-        report["options"] = record_options(corpus, options, seeded_splits=any(u.split is None for u in utterances))
+        seeded = any(u.split is None for u in utterances)
+        report["options"] = record_options(corpus, options, seeded, getattr(recipe, "NAME", None))
         report.update(
             parsed=len(utterances), records=len(records), audio=audio_counts,
             splits=dict(sorted(Counter(r.split for r in records).items())),

@@ -89,7 +89,7 @@ def check_ratios(values: Any, where: str) -> Ratios:
         raise SplitSpecError(f"{where}: ratios must be three numbers train,val,test, got {values!r}") from None
     if len(ratios) != 3 or min(ratios) < 0 or ratios[0] <= 0 or abs(sum(ratios) - 1) > 1e-6:
         raise SplitSpecError(f"{where}: ratios must be three shares train,val,test summing to 1, got {values!r}")
-    return ratios  # type: ignore[return-value]
+    return ratios
 
 
 def _speakers(value: Any, where: str) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mer.cross_corpus import LOCO_COLUMN, cross_corpus_main
+from mer.commands import cross_corpus_main
+from mer.cross_corpus import LOCO_COLUMN
 from mer.protocols import Rows, make_folds
 
 REPO = Path(__file__).resolve().parents[3]

@@ -30,7 +30,7 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
             sentence = sentences[(s + k) % len(sentences)]
             versions = ("a", "b") if k == s % len(LETTERS) else ("a",)
             for version in versions:
-                audio = synth_utterance(LABELS.get(letter, "neutral"), rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
+                audio = synth_utterance(LABELS.get(letter), rng, SR, float(rng.uniform(0.6, 0.9)), pitch)
                 write_wav(corpus_dir / "wav" / f"{speaker}{sentence}{letter}{version}.wav", audio, SR)
         atomic_write_text(corpus_dir / "lablaut" / f"{speaker}{sentences[s]}Fa.lab", "placeholder\n")
     atomic_write_text(corpus_dir / "silb" / "03a01Fa.silb", "placeholder\n")

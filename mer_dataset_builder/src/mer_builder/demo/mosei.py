@@ -20,7 +20,7 @@ from .riff import write_wav
 from .tones import synth_utterance
 
 SR = 16000
-VIDEOS: dict[str, str] = {  # video id -> standard fold (None: in no fold)
+VIDEOS: dict[str, str | None] = {  # video id -> standard fold (None: in no fold)
     "-3g5yACwYnA": "train", "03X1FwF6udc": "train", "2mWPHvbKzL8": "train", "81406": "train",
     "_HanACduNJk": "valid", "zqkawTdHN5s": "test", "OutOfFold01": None,
 }  # fmt: skip
@@ -45,7 +45,7 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
 
     rng = np.random.default_rng(seed)
     corpus_dir = Path(corpus_dir)
-    labels = {}
+    labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for v, video in enumerate(VIDEOS):
         pitch = (0.74 if v % 2 else 1.24) * rng.uniform(0.94, 1.06)
         pieces, intervals, features, lines, t = [], [], [], [], 0.0
@@ -68,9 +68,9 @@ def write(corpus_dir: Path, seed: int = 0) -> None:
     with h5py.File(corpus_dir / "Labels" / LABELS_FILE, "w") as handle:
         data = handle.create_group("All Labels").create_group("data")
         handle["All Labels"].create_group("metadata")
-        for video, (intervals, features) in labels.items():
+        for video, (spans, values) in labels.items():
             group = data.create_group(video)
-            group["intervals"], group["features"] = intervals, features
+            group["intervals"], group["features"] = spans, values
     folds = {fold: [v for v, f in VIDEOS.items() if f == fold] for fold in ("train", "valid", "test")}
     atomic_write_text(
         corpus_dir / FOLDS_FILE,

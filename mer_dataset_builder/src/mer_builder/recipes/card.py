@@ -90,9 +90,9 @@ class CorpusCard:
 
     def parse(self, corpus_dir: Path, ctx: ParseContext) -> Iterator[Utterance]:
         if self.table is not None:
-            yield from self._parse_table(ctx)
-        else:
-            yield from self._parse_folders(ctx)
+            yield from self._parse_table(self.table, ctx)
+        elif self.folders is not None and self.speaker_regex is not None:  # load_card sets one layout's keys
+            yield from self._parse_folders(self.folders, self.speaker_regex, ctx)
 
     def _utterance(self, source: Path, root: Path, raw: str, emotion: str, speaker: str, **extra: Any) -> Utterance:
         native = source.relative_to(root).with_suffix("").as_posix() if source.is_relative_to(root) else source.stem
@@ -101,8 +101,7 @@ class CorpusCard:
             text=extra.pop("text", ""), language=extra.pop("language", None) or self.language, **extra,
         )  # fmt: skip
 
-    def _parse_table(self, ctx: ParseContext) -> Iterator[Utterance]:
-        table = self.table
+    def _parse_table(self, table: Path, ctx: ParseContext) -> Iterator[Utterance]:
         root = self.audio_root or table.parent
         delimiter = "\t" if table.suffix.lower() in (".tsv", ".tab") else ","
         try:
@@ -162,8 +161,7 @@ class CorpusCard:
             extras["utterance_index"] = int(row["utterance_index"])
         return extras
 
-    def _parse_folders(self, ctx: ParseContext) -> Iterator[Utterance]:
-        root = self.folders
+    def _parse_folders(self, root: Path, speaker_regex: re.Pattern, ctx: ParseContext) -> Iterator[Utterance]:
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not is_junk(p)):
             files = [p for p in list_files(folder, "*", recursive=True) if p.suffix.lower() in self.extensions]
             if not files:
@@ -172,10 +170,10 @@ class CorpusCard:
                 ctx.problem(folder, f"label folder {folder.name!r} is not in the card's labels {sorted(self.labels)}")
                 continue
             for path in files:
-                match = self.speaker_regex.search(path.name)
+                match = speaker_regex.search(path.name)
                 speaker = match and (match.groupdict().get("speaker") or (match.groups() or (None,))[0])
                 if not speaker:
-                    ctx.problem(path, f"speaker_regex {self.speaker_regex.pattern!r} finds no speaker in the name")
+                    ctx.problem(path, f"speaker_regex {speaker_regex.pattern!r} finds no speaker in the name")
                     continue
                 emotion = ctx.label(path, folder.name, self.labels)
                 if emotion is not None:

@@ -94,6 +94,8 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
     root = actor_root(Path(corpus_dir))
+    if root is None:
+        raise CorpusLayoutError(CORPUS, corpus_dir, "no f1/ ... m3/ actor folders")
     for actor, gender in ACTORS.items():
         for path in list_files(root / actor, "*.wav") if (root / actor).is_dir() else []:
             match = FILE_NAME.fullmatch(path.stem.lower())

@@ -72,7 +72,12 @@ def subject_folders(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         return []
     folders = [p for p in corpus_dir.iterdir() if p.is_dir() and SUBJECT_FOLDER.fullmatch(p.name)]
-    return sorted(folders, key=lambda p: int(SUBJECT_FOLDER.fullmatch(p.name)[1]))
+    return sorted(folders, key=_subject)
+
+
+def _subject(folder: Path) -> int:
+    """The N of a `subject N` folder (already matched by SUBJECT_FOLDER)."""
+    return int(folder.name.split()[-1])
 
 
 def locate(raw_dir: Path | str) -> Path:
@@ -108,7 +113,7 @@ def _clips(subject_dir: Path, ctx: ParseContext) -> Iterator[tuple[str, Path]]:
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
     seen: dict[str, Path] = {}
     for subject_dir in subject_folders(Path(corpus_dir)):
-        subject = SUBJECT_FOLDER.fullmatch(subject_dir.name)[1]
+        subject = str(_subject(subject_dir))
         for folder, path in _clips(subject_dir, ctx):
             match = FILE_NAME.fullmatch(path.stem.lower())
             inner = path.parent.name if path.parent.name != folder else None

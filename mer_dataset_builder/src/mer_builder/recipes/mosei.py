@@ -63,7 +63,7 @@ FOLDS_FILE = "cmu_mosei_std_folds.py"
 FOLDS: dict[str, str] = {"standard_train_fold": "train", "standard_valid_fold": "val", "standard_test_fold": "test"}
 # Column order of the label sequence's features after the sentiment column.
 EMOTION_COLUMNS: tuple[str, ...] = ("happy", "sad", "anger", "surprise", "disgust", "fear")
-LABELS: dict[str, str | None] = {
+LABELS: dict[str, str] = {
     "happy": "joy",
     "sad": "sadness",
     "anger": "anger",
@@ -126,9 +126,12 @@ def read_folds(path: Path) -> dict[str, str]:
     """Video -> split from the SDK's folds file, read as data (never executed)."""
     split_of = {}
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and getattr(node.targets[0], "id", None) in FOLDS:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id in FOLDS:
             for video in ast.literal_eval(node.value):
-                split_of[str(video)] = FOLDS[node.targets[0].id]
+                split_of[str(video)] = FOLDS[target.id]
     return split_of
 
 
@@ -169,6 +172,8 @@ def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
     labels_path = find_under(corpus_dir, LABELS_FILE, want_dir=False, depth=2)
     folds_path = find_under(corpus_dir, FOLDS_FILE, want_dir=False, depth=2)
     split_of = read_folds(folds_path) if folds_path else None
+    if labels_path is None:
+        raise CorpusLayoutError(CORPUS, corpus_dir, f"no {LABELS_FILE} in it or in Labels/")
     for video, (intervals, features) in sorted(read_labels(labels_path).items()):
         where = f"{labels_path}:{video}"
         if intervals.ndim != 2 or features.ndim != 2 or features.shape[1] != 7 or len(features) != len(intervals):
@@ -191,6 +196,8 @@ def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
                 ctx.drop(f"{wav}@{start}-{end}", why)
                 continue
             emotion = ctx.label(where, raw, LABELS)
+            if emotion is None:
+                continue
             yield Utterance(
                 dataset=CORPUS, native_id=native, source=wav, speaker_id=video, raw_label=raw, emotion=emotion,
                 text=text_of(segments, start, end), language=LANGUAGE, split=split,

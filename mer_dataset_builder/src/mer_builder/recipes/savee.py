@@ -93,6 +93,8 @@ def _files(root: Path) -> Iterator[tuple[str, Path]]:
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
     root = _speaker_root(Path(corpus_dir))
+    if root is None:
+        raise CorpusLayoutError(CORPUS, corpus_dir, "no AudioData/<DC|JE|JK|KL>/ speaker folders")
     seen: dict[str, Path] = {}
     for speaker, path in _files(root):
         match = FILE_NAME.fullmatch(path.stem)

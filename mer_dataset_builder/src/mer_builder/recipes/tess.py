@@ -78,13 +78,16 @@ def folder_emotion(name: str) -> tuple[str, str] | None:
     return (match[1].upper(), emotion) if emotion in LABELS else None
 
 
-def emotion_folders(corpus_dir: Path) -> list[Path]:
-    """Every `<SPEAKER>_<emotion>` folder at the top or up to two levels down, sorted by path."""
-    found, level = [], [corpus_dir] if corpus_dir.is_dir() else []
+def emotion_folders(corpus_dir: Path) -> list[tuple[Path, str, str]]:
+    """(folder, speaker, emotion) of every `<SPEAKER>_<emotion>` folder at the top or up to two levels down,
+    sorted by path."""
+    found: list[tuple[Path, str, str]] = []
+    level = [corpus_dir] if corpus_dir.is_dir() else []
     for _ in range(SEARCH_DEPTH + 1):
         children = sorted(c for f in level for c in f.iterdir() if c.is_dir() and not is_junk(c))
-        found += [c for c in children if folder_emotion(c.name)]
-        level = [c for c in children if not folder_emotion(c.name)]
+        named = {c: folder_emotion(c.name) for c in children}
+        found += [(c, *known) for c, known in named.items() if known]
+        level = [c for c, known in named.items() if not known]
     return sorted(found)
 
 
@@ -110,8 +113,7 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
     seen: dict[str, Path] = {}
-    for folder in emotion_folders(Path(corpus_dir)):
-        speaker, raw = folder_emotion(folder.name)
+    for folder, speaker, raw in emotion_folders(Path(corpus_dir)):
         emotion = ctx.label(folder, raw, LABELS)
         for path in list_files(folder, "*.wav"):
             match = FILE_NAME.fullmatch(path.stem)
