@@ -31,6 +31,9 @@ NAME = "cremad"
 CORPUS = CORPORA[NAME]
 FOLDER = "CREMA-D"
 LANGUAGE = "en"
+LICENCE = "ODbL 1.0 (database), DbCL 1.0 (contents)"
+# GitHub's zip of the repository unpacks to CREMA-D-master/; a clone of the GitLab mirror is crema-d-mirror/.
+ARCHIVE_FOLDERS: tuple[str, ...] = ("CREMA-D-master", "crema-d-mirror")
 AUDIO_FOLDER = "AudioWAV"
 VIDEO_FOLDER = "VideoFlash"
 DEMOGRAPHICS = "VideoDemographics.csv"
@@ -129,7 +132,12 @@ def _is_lfs_pointer(path: Path) -> bool:
 
 def locate(raw_dir: Path | str) -> Path:
     return find_corpus_dir(
-        raw_dir, CORPUS, FOLDER, lambda p: (p / AUDIO_FOLDER).is_dir(), f"{AUDIO_FOLDER}/AAAA_SSS_EEE_LL.wav"
+        raw_dir,
+        CORPUS,
+        FOLDER,
+        lambda p: (p / AUDIO_FOLDER).is_dir(),
+        f"{AUDIO_FOLDER}/AAAA_SSS_EEE_LL.wav",
+        ARCHIVE_FOLDERS,
     )
 
 

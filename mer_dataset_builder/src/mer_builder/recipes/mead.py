@@ -42,6 +42,7 @@ NAME = "mead"
 CORPUS = CORPORA[NAME]
 FOLDER = "MEAD"
 LANGUAGE = "en"
+LICENCE = "research use, by request to the MEAD authors"
 PROJECT_PAGE = "https://wywu.github.io/projects/MEAD/MEAD.html"
 
 ACTOR_PATTERN = re.compile(r"^([MW])\d{3}$")
