@@ -74,7 +74,7 @@ def test_validate_exits_2_with_the_table_and_the_reason(capsys, toy_raw, tmp_pat
     (out / MANIFEST_NAME).write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n", encoding="utf-8")
     code, stdout, _ = _run(capsys, "validate", "--out_dir", out)
     assert code == 2
-    assert f"[RAVDESS] {row['id']}: emotion 'contempt' is outside the label space" in stdout
+    assert f"[RAVDESS] {row['id']}: line 1: emotion 'contempt' is outside the label space" in stdout
     assert stdout.splitlines()[-1] == "validate: FAILED (1 issue)"
     (out / "audio" / "RAVDESS" / "M01_ang_1.wav").write_bytes(b"RIFF")
     code, stdout, _ = _run(capsys, "integrity", "--out_dir", out, "--quiet")
