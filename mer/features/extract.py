@@ -38,6 +38,7 @@ from mer_builder.errors import RunFailure
 from mer_builder.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from mer_builder.locking import output_lock
 from mer_builder.manifest import GROUPS, MANIFEST_NAME, ManifestRecord, read_manifest
+from mer_builder.parallel import exit_with_parent
 
 from .. import __version__
 from .config import FeatureConfig
@@ -291,7 +292,7 @@ def _file_sha256(path: Path) -> str:
 
 def _parallel(backend: str, n_jobs: int, stack: ExitStack) -> Any:
     """A joblib Parallel yielding results as they come; 'ray' and 'dask' register their cluster backends."""
-    from joblib import Parallel
+    from joblib import Parallel, parallel_config
 
     if backend == "ray":
         try:
@@ -306,6 +307,9 @@ def _parallel(backend: str, n_jobs: int, stack: ExitStack) -> Any:
             raise ExtractionError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from None
         stack.enter_context(Client())  # connects to DASK_SCHEDULER_ADDRESS if set, else starts a local cluster
     try:
+        if backend == "loky":  # its workers outlive a parent killed with -9 unless they watch it
+            with parallel_config(backend=backend, initializer=exit_with_parent, initargs=(os.getpid(),)):
+                return Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
         return Parallel(n_jobs=n_jobs, backend=backend, return_as="generator", pre_dispatch="2*n_jobs")
     except ValueError as exc:
         raise ExtractionError(f"--backend {backend}: {exc}") from None

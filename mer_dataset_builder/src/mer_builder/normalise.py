@@ -95,7 +95,9 @@ def normalise_one(job: AudioJob) -> AudioResult:
         samples, error = np.zeros(round(job.silence_s * TARGET_SR), np.float32), decode_reason(exc, job.source)
     try:
         write_wav(Path(job.dest), samples, TARGET_SR)
-    except Exception as exc:  # a full disk or a read-only folder: say which file, from inside the worker
+    except OSError as exc:  # a full disk or a read-only folder: name the file, keep the errno for the message
+        raise OSError(exc.errno, exc.strerror or str(exc), job.dest) from exc
+    except Exception as exc:
         raise OSError(f"{job.dest}: cannot write the normalised audio ({type(exc).__name__}: {exc})") from exc
     return AudioResult(
         job.key, duration_of(len(samples)), os.path.getsize(job.dest), error, replaced=error is not None,

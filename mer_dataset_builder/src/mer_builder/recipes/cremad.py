@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..manifest import CORPORA
-from ..textio import UndecodableLine, csv_rows
+from ..textio import UnreadableRecord, csv_rows
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, list_files
 
@@ -100,14 +100,14 @@ def read_demographics(path: Path, ctx: ParseContext) -> dict[str, str]:
     row (or one that is not UTF-8) is a problem of its line, and that actor's gender stays unknown."""
     rows = csv_rows(path)
     header = next(rows, None)
-    columns = [] if header is None or isinstance(header, UndecodableLine) else [c.strip() for c in header.cells]
+    columns = [] if header is None or isinstance(header, UnreadableRecord) else [c.strip() for c in header.cells]
     missing = [c for c in ("ActorID", "Sex") if c not in columns]
     if missing:
         ctx.problem(path, f"missing column(s) {missing}; expected ActorID, Age, Sex, Race, Ethnicity")
         return {}
     genders = {}
     for row in rows:
-        if isinstance(row, UndecodableLine):
+        if isinstance(row, UnreadableRecord):
             ctx.problem(f"{path}:{row.line}", row.reason)
             continue
         cells = dict(zip(columns, (c.strip() for c in row.cells), strict=False))

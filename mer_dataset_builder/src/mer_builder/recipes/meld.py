@@ -39,7 +39,7 @@ from pathlib import Path
 from ..download import COMPLETED_MARKER, DownloadError, extract_archive, fetch
 from ..fsutil import atomic_write_bytes
 from ..manifest import CORPORA
-from ..textio import UndecodableLine, csv_rows
+from ..textio import UnreadableRecord, csv_rows
 from .common import ParseContext, Utterance
 from .layout import find_corpus_dir, find_under, is_junk
 
@@ -176,6 +176,9 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
     return corpus
 
 
+UTF8_HINT = "MELD's CSVs are UTF-8"
+
+
 def _rows(csv_path: Path, ctx: ParseContext) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for every non-blank row; a wrong header or width, or a row that is not UTF-8, is a
     problem of its own (the rows after it are read as usual)."""
@@ -184,16 +187,16 @@ def _rows(csv_path: Path, ctx: ParseContext) -> Iterator[tuple[int, dict[str, st
         return
     rows = csv_rows(csv_path)
     header = next(rows, None)
-    if isinstance(header, UndecodableLine):
-        ctx.problem(f"{csv_path}:{header.line}", f"{header.reason}; MELD's CSVs are UTF-8")
+    if isinstance(header, UnreadableRecord):
+        ctx.problem(f"{csv_path}:{header.line}", header.describe(UTF8_HINT))
         return
     cells = [cell.strip() for cell in header.cells] if header else []
     if tuple(cells) != CSV_HEADER:
         ctx.problem(csv_path, f"header {cells} is not MELD's {list(CSV_HEADER)}")
         return
     for row in rows:
-        if isinstance(row, UndecodableLine):
-            ctx.problem(f"{csv_path}:{row.line}", f"{row.reason}; MELD's CSVs are UTF-8")
+        if isinstance(row, UnreadableRecord):
+            ctx.problem(f"{csv_path}:{row.line}", row.describe(UTF8_HINT))
         elif not any(cell.strip() for cell in row.cells):
             continue
         elif len(row.cells) != len(CSV_HEADER):
