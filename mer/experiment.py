@@ -22,6 +22,7 @@ from mer_builder.fsutil import atomic_write_text
 
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .evaluation import evaluate_checkpoint, headline
+from .explain.reference import REFERENCE_KEY, training_reference
 from .modalities import modality_names
 from .protocols import Fold, ProtocolData, make_folds, open_features
 from .results import collect, csv_table, markdown_table
@@ -107,12 +108,15 @@ def run_experiment(
     atomic_write_text(run_dir / CONFIG_NAME, dump(config))
 
     for fold in folds:
+        train = data.subset(fold.train)
+        reference = training_reference(data.root, train.meta, lambda line, name=fold.name: log(f"[{name}] {line}"))
+        extras = {} if reference is None else {REFERENCE_KEY: reference}
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
             trainer = Trainer(
                 config,
                 modalities,
-                data.subset(fold.train),
+                train,
                 data.subset(fold.val),
                 directory,
                 seed,
@@ -120,6 +124,7 @@ def run_experiment(
                 device,
                 quiet,
                 log,
+                extras,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:

@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         "record (replace_with_silence); default: %(default)s",
     )  # fmt: skip
     build.add_argument("--seed", type=int, default=0, help="seed of the speaker split hash (default: %(default)s)")
+    build.add_argument(
+        "--transcribe_missing", action="store_true",
+        help="transcribe utterances that have no transcript with Whisper (marked transcript_source: whisper in the "
+        "manifest); needs the mer package and its offline extras",
+    )  # fmt: skip
+    build.add_argument("--whisper", metavar="MODEL",
+                       help="with --transcribe_missing: packaged:whisper-tiny.en (default; English), a CTranslate2 "
+                       "Whisper folder, or a faster-whisper model name for other languages")  # fmt: skip
     build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done")
 
     def add(name: str, run, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -181,7 +189,8 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(
         raw_dir=args.raw_dir, out_dir=args.out_dir, policy=LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES}),
         audio_failure=args.audio_failure, num_workers=args.num_workers, seed=args.seed, force=args.force,
-        continue_on_error=args.continue_on_error, quiet=args.quiet,
+        continue_on_error=args.continue_on_error, quiet=args.quiet, transcribe_missing=args.transcribe_missing,
+        whisper=args.whisper,
     )  # fmt: skip
 
 

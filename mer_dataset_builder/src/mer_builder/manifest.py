@@ -63,6 +63,7 @@ class ManifestRecord:
     utterance_index: int | None = None
     intensity: str | None = None
     session: str | None = None
+    transcript_source: str | None = None  # "whisper": a machine transcript (--transcribe_missing); absent: the corpus's
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
