@@ -20,7 +20,7 @@ For the predicted class c with probability p:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -127,8 +127,8 @@ class LeaveOneWordOut:
             text[i] = vector
         rows = {m: [item.features[m]] * len(variants) for m in self.predictor.modalities if m != "text"}
         rows["text"] = text
-        base = self.predictor._forward({m: [item.features[m]] for m in self.predictor.modalities})[0, target]
-        return [float(base - p) for p in self.predictor._forward(rows)[:, target]]
+        base = self.predictor.class_probabilities({m: [item.features[m]] for m in self.predictor.modalities})[0, target]
+        return [float(base - p) for p in self.predictor.class_probabilities(rows)[:, target]]
 
 
 def word_attributions(
@@ -206,7 +206,7 @@ class Explainer:
     def explain(self, item: ExplainInput, attributor: WordAttributor | None = None) -> Explanation:
         predictor = self.predictor
         present = [m for m in predictor.modalities if item.features.get(m) is not None]
-        probabilities = predictor._forward({m: [item.features.get(m)] for m in predictor.modalities})[0]
+        probabilities = predictor.class_probabilities({m: [item.features.get(m)] for m in predictor.modalities})[0]
         target = int(probabilities.argmax())
         label, probability = predictor.labels[target], float(probabilities[target])
         notes: list[str] = []
@@ -229,10 +229,7 @@ class Explainer:
         else:
             notes.append("the checkpoint holds no neutral reference: cues are given without comparison")
         explanation = Explanation(label, probability, tuple(modalities), tuple(words), method, cues, reference, "")
-        sentence = describe(explanation, predictor.modalities)
-        return Explanation(
-            label, probability, tuple(modalities), tuple(words), method, cues, reference, sentence, tuple(notes)
-        )
+        return replace(explanation, sentence=describe(explanation, predictor.modalities), notes=tuple(notes))
 
     def _modalities(
         self, item: ExplainInput, present: list[str], target: int, probability: float, notes: list[str]
@@ -255,7 +252,7 @@ class Explainer:
         rows = {other: [masked[m][k] for m in present] for k, other in enumerate(predictor.modalities)}
         drops = {}  # a single modality present has nothing to be compared with: its share is 1
         if len(present) > 1:
-            without = predictor._forward(rows)[:, target]
+            without = predictor.class_probabilities(rows)[:, target]
             drops = {m: probability - float(p) for m, p in zip(present, without, strict=True)}
         positive = sum(max(d, 0.0) for d in drops.values())
         out = []

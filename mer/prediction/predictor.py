@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError
 
-from ..explain.explainer import ExplainInput, Explanation
+from ..explain.explainer import Explainer, ExplainInput, Explanation
 from ..explain.reference import REFERENCE_KEY
 from ..features.config import FeatureConfigError
 from ..features.packaged import ModelNotAvailableError, is_packaged
@@ -337,7 +337,7 @@ class Predictor:
             features["video"] = [by_item.get(item.index) for item, _, _ in segments]
 
         live = [k for k, (item, _, _) in enumerate(segments) if not item.error]
-        probabilities = self._forward({m: [v[k] for k in live] for m, v in features.items()}) if live else []
+        probabilities = self.class_probabilities({m: [v[k] for k in live] for m, v in features.items()}) if live else []
         rows = dict(zip(live, probabilities, strict=True))
         for item in batch:
             if item.error:
@@ -354,8 +354,6 @@ class Predictor:
     def _explanation(self, item: _Input, features: dict[str, np.ndarray | None] | None) -> Explanation:
         """The explanation of one whole file; `features` are its whole-file vectors (None: compute them, as
         for a file that was cut into windows)."""
-        from ..explain.explainer import Explainer
-
         if features is None:
             features = {}
             if "audio" in self.modalities:
@@ -430,8 +428,9 @@ class Predictor:
         return out
 
     @torch.inference_mode()
-    def _forward(self, features: Mapping[str, Sequence[np.ndarray | None]]) -> np.ndarray:
-        """Class probabilities (N, C); a None vector marks a modality missing for that row."""
+    def class_probabilities(self, features: Mapping[str, Sequence[np.ndarray | None]]) -> np.ndarray:
+        """The model's class probabilities (N, C) for feature vectors ({modality: one vector per row}, as the
+        pipeline makes them); a None vector marks the modality missing for that row (masked, as in prediction)."""
         n = len(next(iter(features.values())))
         out = []
         device = torch.device(self.device)

@@ -35,7 +35,7 @@ def test_prepare_help_lists_exactly_the_build_flags(capsys):
     assert flags == {
         "--help", "--datasets", "--raw_dir", "--out_dir", "--mead_contempt", "--emovdb_sleepy", "--ravdess_calm",
         "--iemocap_frustrated", "--audio_failure", "--num_workers", "--seed", "--force", "--continue_on_error",
-        "--quiet",
+        "--quiet", "--transcribe_missing", "--whisper",
     }  # fmt: skip
     for choice in ("map_to_disgust", "map_to_neutral", "map_to_anger", "replace_with_silence"):
         assert choice in out

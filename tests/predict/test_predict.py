@@ -173,8 +173,8 @@ def test_output_files_csv_and_jsonl_are_never_overwritten_unasked(demo, tmp_path
     assert [o["path"] for o in objects] == [r["path"] for r in rows] == sorted(r["path"] for r in rows)
     for row, obj in zip(rows, objects, strict=True):
         assert set(obj) == {"path", "status", "label", "probabilities", "modalities", "duration_s", "timeline",
-                            "transcript", "transcript_source", "notes", "error"}  # fmt: skip
-        assert obj["transcript"] is obj["transcript_source"] is None and row["transcript"] == ""
+                            "transcript", "transcript_source", "notes", "error", "explanation"}  # fmt: skip
+        assert obj["transcript"] is obj["transcript_source"] is obj["explanation"] is None and row["transcript"] == ""
         assert row["status"] == obj["status"] == "ok" and obj["error"] is None and obj["modalities"] == ["audio"]
         assert list(obj["probabilities"]) == list(EMOTIONS)
         assert sum(obj["probabilities"].values()) == pytest.approx(1, abs=1e-5)

@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "manifest); needs the mer package and its offline extras",
     )  # fmt: skip
     build.add_argument("--whisper", metavar="MODEL",
-                       help="with --transcribe_missing: packaged:whisper-tiny.en (default; English), a CTranslate2 "
-                       "Whisper folder, or a faster-whisper model name for other languages")  # fmt: skip
+                       help="the Whisper model of --transcribe_missing, packaged:whisper-tiny.en (default; English), "
+                       "a CTranslate2 Whisper folder, or a faster-whisper model name for other languages")  # fmt: skip
     build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done")
 
     def add(name: str, run, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
