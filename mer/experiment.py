@@ -11,29 +11,37 @@ checks (config, data, protocol leakage) run before anything is written or traine
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_text
+from mer_builder.locking import LOCK_NAME, output_lock
+from mer_builder.parallel import free_cpus
 
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
+from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
 from .explain.reference import REFERENCE_KEY, training_reference
 from .modalities import modality_names
-from .protocols import Fold, ProtocolData, make_folds, open_features
+from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
-from .training.runtime import resolve_device
+from .training.precision import Precision
+from .training.tracking import RunTracker, check_tracking
 from .training.trainer import Trainer
 
 CONFIG_NAME = "config_resolved.yaml"
+logger = logging.getLogger(__name__)
 
 
-class RunFolderError(FileExistsError):
+class RunFolderError(InputError, FileExistsError):
     """The run folder exists and neither --resume nor --overwrite says what to do with it."""
 
 
@@ -45,7 +53,7 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
     """Raise unless the run folder may be used as asked; deletes nothing."""
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if not run_dir.exists() or not any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         return
     saved = run_dir / CONFIG_NAME
     if resume:
@@ -67,10 +75,32 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
         )
 
 
-def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
-    """Open the features and make the protocol's folds (every check that can fail before training)."""
+def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool = True) -> ProtocolData:
+    """The run's rows: feature stores (train.py), or a processed folder's utterances, tokenised and with the
+    frozen encoders attached (fine-tuning)."""
     data_cfg = config["data"]
-    data = open_features(data_cfg["features_dir"], data_cfg["corpora"])
+    if not finetune:
+        return open_features(data_cfg["features_dir"], data_cfg["corpora"])
+    from .finetune.inputs import open_utterances
+    from .finetune.model import encoder_specs
+    from .finetune.pipeline import check_encoders, prepare_inputs, text_inputs_from
+
+    modalities = modality_names(data_cfg["modalities"])
+    specs = encoder_specs(config, modalities)
+    check_encoders(specs, modalities)
+    store, groups = open_utterances(data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"])
+    prepare_inputs(store, specs, text_inputs_from(data_cfg), device)
+    store.quiet = quiet
+    store.warm_frozen(np.arange(len(store)))
+    return ProtocolData(store, Rows.from_meta(store.meta, groups), Path(data_cfg["processed_dir"]))
+
+
+def plan(
+    config: Mapping, device: torch.device | None = None, finetune: bool = False, quiet: bool = True
+) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
+    """Open the data and make the protocol's folds (every check that can fail before training)."""
+    data_cfg = config["data"]
+    data = open_data(config, device or torch.device("cpu"), finetune, quiet)
     modalities = modality_names(data_cfg["modalities"])
     missing = [m for m in modalities if m not in data.store.modalities]
     if missing:
@@ -84,35 +114,52 @@ def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolD
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
     )
-    log(f"features: {data.root} ({len(data.rows)} rows, dims {dict(data.store.dims)}); modalities {list(modalities)}")
+    dims = dict(data.store.dims) or dict(getattr(data.store, "frame_dims", {}))
+    logger.info("data: %s (%d rows, dims %s); modalities %s", data.root, len(data.rows), dims, modalities)
     for fold in folds:
-        log(fold.describe(data.rows))
+        logger.info(fold.describe(data.rows))
     return data, folds, modalities
 
 
 def run_experiment(
-    config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print
+    config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, finetune: bool = False
 ) -> Path:
-    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder."""
+    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder.
+    `finetune` reads raw inputs from data.processed_dir and trains encoders with the head (train_hf_e2e.py).
+
+    The run folder is locked while the run writes it: a second run of the same name is refused, naming this one.
+    """
+    run_dir = Path(config["experiment"]["output_dir"]) / config["experiment"]["name"]
+    check_run_dir(run_dir, config, overwrite, resume)  # before the lock creates anything in a folder not ours
+    with output_lock(run_dir):
+        return _run_locked(config, overwrite, resume, quiet, finetune)
+
+
+def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetune: bool) -> Path:
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
-    check_run_dir(run_dir, config, overwrite, resume)
-    data, folds, modalities = plan(config, log)
-    device, note = resolve_device(training["device"])
-    log(note)
-    if training["num_threads"]:
-        torch.set_num_threads(training["num_threads"])
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(run_dir, config, overwrite, resume)  # again: another run may have finished here meanwhile
+    check_tracking(config)
+    device = resolve_device(training["device"])
+    Precision(training["amp"], device)  # refuses AMP without CUDA before anything is read or written
+    threads = training["num_threads"] or free_cpus()
+    torch.set_num_threads(threads)
+    logger.info("torch threads: %d (%s)", threads, "training.num_threads" if training["num_threads"] else
+                "the CPUs free now; set training.num_threads to choose")  # fmt: skip
+    data, folds, modalities = plan(config, device, finetune, quiet)
+    if overwrite:
+        for old in run_dir.iterdir():
+            if old.name != LOCK_NAME:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
     atomic_write_text(run_dir / CONFIG_NAME, dump(config))
 
     for fold in folds:
         train = data.subset(fold.train)
-        reference = training_reference(data.root, train.meta, lambda line, name=fold.name: log(f"[{name}] {line}"))
+        reference = training_reference(data.root, train.meta, context=f"[{fold.name}] ")
         extras = {} if reference is None else {REFERENCE_KEY: reference}
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
+            tracker = RunTracker(config, directory, fold.name, seed)
             trainer = Trainer(
                 config,
                 modalities,
@@ -123,11 +170,12 @@ def run_experiment(
                 fold.name,
                 device,
                 quiet,
-                log,
+                tracker,
                 extras,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:
+                tracker.close(run_dir / CONFIG_NAME)
                 continue
             if not result.best_checkpoint.is_file():
                 raise RuntimeError(f"{result.best_checkpoint}: no model was selected (val metric was never finite)")
@@ -142,14 +190,15 @@ def run_experiment(
                     training["eval_batch_size"],
                     device,
                     quiet,
-                    log,
                     eval_dir=str(data.root),
                 )
-                log(f"[{fold.name} seed {seed}] {name}: {headline(metrics)}")
+                logger.info("[%s seed %s] %s: %s", fold.name, seed, name, headline(metrics))
+                tracker.evaluation(name, metrics, directory / "eval" / name, result.best_epoch)
+            tracker.close(run_dir / CONFIG_NAME)
     if config["evaluation"]["test"]:
-        rows = collect(run_dir, log)
+        rows = collect(run_dir)
         table = markdown_table(rows)
         atomic_write_text(run_dir / "results.md", table)
         atomic_write_text(run_dir / "results.csv", csv_table(rows))
-        log(f"\nresults ({run_dir / 'results.md'}):\n{table}")
+        logger.info("results: %s (mean ± std over seeds)", run_dir / "results.md")
     return run_dir

@@ -23,9 +23,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from mer_builder.manifest import MANIFEST_NAME, iter_manifest
 from ..features.store import FEATURE_INFO, MEMMAP_INFO, PICKLE_INDEX
 from .acoustics import acoustic_cues, cue_statistics
 
+logger = logging.getLogger(__name__)
 REFERENCE_KEY = "acoustic_reference"
 REFERENCE_CLASS = "neutral"
 REFERENCE_FORMAT = 1
@@ -76,7 +78,10 @@ def pick_rows(meta: Sequence[Mapping], max_files: int = MAX_FILES) -> list[int]:
 
 def processed_dirs(features_root: Path | str) -> list[Path]:
     """The builder outputs the feature groups under `features_root` were extracted from, found through the
-    records the extractor and the memmap packer keep (see the module docstring)."""
+    records the extractor and the memmap packer keep (see the module docstring); a builder output itself
+    (what fine-tuning reads) is its own."""
+    if (Path(features_root) / MANIFEST_NAME).is_file():
+        return [Path(features_root)]
     found: list[Path] = []
     for group in sorted(Path(features_root).iterdir()) if Path(features_root).is_dir() else []:
         pickle_dir = None
@@ -96,15 +101,15 @@ def processed_dirs(features_root: Path | str) -> list[Path]:
 def training_reference(
     features_root: Path | str,
     train_meta: Sequence[Mapping],
-    log: Callable[[str], None] = print,
     processed: Sequence[Path] | None = None,
     quiet: bool = True,
+    context: str = "",
 ) -> dict[str, Any] | None:
-    """The reference of one training set (its rows' meta, as a feature store gives them), or None with a log line
-    saying why there is none."""
+    """The reference of one training set (its rows' meta, as a feature store gives them), or None with a log
+    line saying why there is none; `context` starts the log lines (e.g. the fold)."""
     rows = pick_rows(train_meta)
     if not rows:
-        log("acoustic reference: the training set has no neutral utterances; explanations will not compare cues")
+        logger.info("%sacoustic reference: no neutral training utterances; explanations will not compare cues", context)
         return None
     processed = list(processed) if processed is not None else processed_dirs(features_root)
     wanted = {str(train_meta[i]["id"]) for i in rows}
@@ -114,15 +119,17 @@ def training_reference(
             if record.id in wanted:
                 audio[record.id] = (record.dataset, folder / record.audio_path)
     if not audio:
-        log(
-            f"acoustic reference: the processed audio behind {features_root} was not found (its feature_info.json "
-            "names no builder output that is still there); checkpoints carry no neutral reference"
+        logger.warning(
+            "%sacoustic reference: the processed audio behind %s was not found (its feature_info.json names no "
+            "builder output that is still there); checkpoints carry no neutral reference",
+            context,
+            features_root,
         )
         return None
     reference = neutral_reference([audio[k] for k in sorted(audio)], quiet)
     if reference is not None:
         reference["missing"] = len(wanted) - len(audio)
-        log(f"acoustic reference: {reference['files']} neutral training utterances measured")
+        logger.info("%sacoustic reference: %d neutral training utterances measured", context, reference["files"])
     return reference
 
 
@@ -131,7 +138,7 @@ def reference_main(argv: Sequence[str] | None = None) -> int:
     from ..config import ConfigError
     from ..experiment import plan
     from ..protocols import ProtocolError
-    from ..training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, save_checkpoint
 
     parser = argparse.ArgumentParser(
         prog="python -m mer.explain.reference",
@@ -151,7 +158,7 @@ def reference_main(argv: Sequence[str] | None = None) -> int:
         if args.out.exists() and not args.overwrite:
             raise FileExistsError(f"{args.out}: already exists; pass --overwrite to replace it")
         checkpoint = load_checkpoint(args.ckpt)
-        data, folds, _ = plan(checkpoint["config"], log=lambda _: None)
+        data, folds, _ = plan(checkpoint["config"], finetune=checkpoint_kind(checkpoint) == "finetune")
         fold = next((f for f in folds if f.name == checkpoint.get("fold")), None)
         if fold is None:
             raise ProtocolError(

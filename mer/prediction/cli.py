@@ -7,10 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mer_builder.cli_common import UsageError, cli_parser, run_command
 from mer_builder.fsutil import atomic_write_text
 
 from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES
-from .inputs import Failure, TranscriptError, Transcripts, find_media
+from .inputs import Failure, Transcripts, find_media
 from .outputs import (
     OUTPUT_SUFFIXES,
     display_path,
@@ -25,19 +26,13 @@ from .outputs import (
     write_explanation,
     write_predictions,
 )
-from .predictor import ENCODER_KINDS, Prediction, PredictionError, Predictor
-
-USER_ERRORS = (PredictionError, TranscriptError, FileExistsError)
+from .predictor import ENCODER_KINDS, Prediction, Predictor
 
 
-class UsageError(ValueError):
-    """A flag combination that cannot work; reported like argparse's own errors."""
-
-
-def predict_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="predict.py",
-        description="Predict the emotion of your own recordings (audio or video files, or folders of them) "
+def predict_parser(prog: str = "predict.py") -> argparse.ArgumentParser:
+    parser = cli_parser(
+        prog,
+        "Predict the emotion of your own recordings (audio or video files, or folders of them) "
         "with a trained checkpoint. See docs/predict.md.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="media files or folders (searched recursively)")
@@ -53,14 +48,14 @@ def predict_parser() -> argparse.ArgumentParser:
         choices=TRANSCRIBE_MODES,
         default="auto",
         help="run Whisper on inputs without a transcript when the model reads text (auto), on every input "
-        "(always; not with --text/--transcripts), or never (default: %(default)s)",
+        "(always; not with --text/--transcripts), or never",
     )
     parser.add_argument(
         "--whisper",
         default=DEFAULT_WHISPER,
         metavar="MODEL",
         help="speech recogniser: packaged:whisper-tiny.en (offline, English), a CTranslate2 Whisper folder, "
-        "or a faster-whisper model name such as small (default: %(default)s)",
+        "or a faster-whisper model name such as small",
     )
     parser.add_argument("--language", help="language of the speech for --whisper (ISO code; default: detect)")
     parser.add_argument(
@@ -78,7 +73,7 @@ def predict_parser() -> argparse.ArgumentParser:
         "training set's neutral class, one sentence; with --output also a JSON and a PNG card per input in "
         "<output stem>.explain/ (see docs/explain.md)",
     )
-    parser.add_argument("--batch_size", type=int, default=16, help="files (or windows) per batch (default 16)")
+    parser.add_argument("--batch_size", type=int, default=16, help="files (or windows) per batch")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     parser.add_argument(
         "--encoder",
@@ -87,7 +82,6 @@ def predict_parser() -> argparse.ArgumentParser:
         metavar="KIND=PATH",
         help=f"load a pretrained feature model from here instead ({', '.join(ENCODER_KINDS)}); repeatable",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -151,13 +145,7 @@ def _texts(args: argparse.Namespace, transcripts: Transcripts | None, media: lis
 
 
 def _describe(predictor: Predictor, transcribe: str) -> str:
-    config = predictor.pipeline.config
-    parts = [p.type if p.type != "speech_encoder" else p.model for p in config.audio]
-    text = config.text.encoder
-    features = [("audio", "+".join(parts)), ("text", getattr(text, "model", text.type))]
-    if config.video is not None:
-        features.append(("video", config.video.encoder))
-    used = ", ".join(f"{m} {name}" for m, name in features if m in predictor.modalities)
+    used = ", ".join(f"{m} {name}" for m, name in predictor.encoder_names() if m in predictor.modalities)
     note = ""
     if predictor.uses_text:
         note = f"; {'can' if predictor.can_skip_text else 'cannot'} predict without a transcript"
@@ -178,7 +166,6 @@ def _report(results: list[Prediction], failures: list[Failure], args: argparse.N
             if r.timeline:
                 print(f"\n{display_path(r.path)}: {len(r.timeline)} windows")
                 print(format_timeline(r, labels))
-    if args.output is None:
         for r in ok:
             if r.transcript_source == "whisper":
                 print(f"transcript (whisper): {display_path(r.path)}: {r.transcript}")
@@ -196,43 +183,39 @@ def _report(results: list[Prediction], failures: list[Failure], args: argparse.N
         print(f"{len(ok)} predicted, {len(failed)} failed", file=sys.stderr)
 
 
-def predict_main(argv: Sequence[str] | None = None) -> int:
-    parser = predict_parser()
-    args = parser.parse_args(argv)
-    try:
-        _check_usage(args)
-        encoders = _encoders(args.encoder)
-        transcripts = Transcripts.read(args.transcripts) if args.transcripts is not None else None
-        media, failures = find_media(args.inputs or transcripts.files)
-        if args.text is not None and len(media) > 1:
-            raise UsageError(
-                f"--text gives one transcript, but the inputs hold {len(media)} media files; use --transcripts"
-            )
-        _refuse_existing_outputs(args, media)
-        predictor = Predictor.from_checkpoint(
-            args.ckpt,
-            args.device,
-            args.batch_size,
-            encoders,
-            args.quiet,
-            whisper=args.whisper,
-            language=args.language,
-            transcript_cache=args.transcript_cache,
+def predict_main(argv: Sequence[str] | None = None, prog: str = "predict.py") -> int:
+    return run_command(predict_parser(prog), argv, _predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    _check_usage(args)
+    encoders = _encoders(args.encoder)
+    transcripts = Transcripts.read(args.transcripts) if args.transcripts is not None else None
+    media, failures = find_media(args.inputs or (transcripts.files if transcripts else []))
+    if args.text is not None and len(media) > 1:
+        raise UsageError(
+            f"--text gives one transcript, but the inputs hold {len(media)} media files; use --transcripts"
         )
-        print(_describe(predictor, args.transcribe), file=sys.stderr)
-        run = predictor.explain if args.explain else predictor.predict
-        results = run(
-            media,
-            window_s=args.window_s,
-            hop_s=args.hop_s,
-            transcribe=args.transcribe,
-            **_texts(args, transcripts, media, predictor),
-        )
-    except UsageError as exc:
-        parser.error(str(exc))
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _refuse_existing_outputs(args, media)
+    predictor = Predictor.from_checkpoint(
+        args.ckpt,
+        args.device,
+        args.batch_size,
+        encoders,
+        args.quiet,
+        whisper=args.whisper,
+        language=args.language,
+        transcript_cache=args.transcript_cache,
+    )
+    print(_describe(predictor, args.transcribe), file=sys.stderr)
+    run = predictor.explain if args.explain else predictor.predict
+    results = run(
+        media,
+        window_s=args.window_s,
+        hop_s=args.hop_s,
+        transcribe=args.transcribe,
+        **_texts(args, transcripts, media, predictor),
+    )
     failed_rows = [Prediction(f.path, error=f.reason) for f in failures]
     if args.output is not None:
         write_predictions(args.output, [*results, *failed_rows], predictor.labels)

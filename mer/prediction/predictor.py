@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,15 +35,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError
+from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError, conform_samples
+from mer_builder.errors import InputError
 
 from ..explain.explainer import Explainer, ExplainInput, Explanation
 from ..explain.reference import REFERENCE_KEY
 from ..features.config import FeatureConfigError
+from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
-from ..training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
 from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES, Transcriber, Transcript, TranscriptionError, file_sha256
 
 T = TypeVar("T")
@@ -54,7 +56,7 @@ ENCODER_KINDS = ("audio", "text", "video", "face_detector")
 SILENCE_PEAK = 1e-4  # -80 dBFS: a muted microphone or an empty track
 
 
-class PredictionError(ValueError):
+class PredictionError(InputError, ValueError):
     """Prediction cannot run at all (checkpoint, features, a modality the model needs); the message says what to do."""
 
 
@@ -109,6 +111,8 @@ class _Input:
     text: str | None
     speaker: str | None
     context: tuple[Turn, ...]
+    samples: np.ndarray | None = None  # an in-memory waveform given instead of a file
+    sample_rate: int | None = None
     transcribe: bool = False
     transcript: Transcript | None = None
     waveform: np.ndarray | None = None
@@ -145,8 +149,21 @@ class Predictor:
         training = (checkpoint.get("config") or {}).get("training") or {}
         self.modality_dropout = float(training.get("modality_dropout") or 0.0)
         self.device = _device(device)
-        self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
-        self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
+        if checkpoint_kind(checkpoint) == "finetune":  # the model's own encoders make the pooled vectors
+            from ..finetune.pipeline import FinetunePipeline
+
+            if encoders:
+                raise PredictionError(
+                    f"{source}: a fine-tuned checkpoint carries its encoders; --encoder does not apply"
+                )
+            model = _load_model(checkpoint, source).to(torch.device(self.device))
+            self.pipeline = FinetunePipeline(checkpoint, model, self.device, batch_size)
+            self.model = model.head
+            self.max_audio_s: float | None = float(checkpoint["finetune"]["max_audio_s"])
+        else:
+            self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
+            self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
+            self.max_audio_s = None
         self.transcriber = Transcriber(whisper, language, self.device, transcript_cache)
         self.acoustic_reference: dict | None = checkpoint.get(REFERENCE_KEY)
         self.checkpoint_info = {k: checkpoint.get(k) for k in ("fold", "seed", "epoch")}
@@ -175,6 +192,20 @@ class Predictor:
         """Whether a file without a transcript can still be predicted (no text input, or trained to miss it)."""
         return "text" not in self.modalities or (self.modality_dropout > 0 and len(self.modalities) > 1)
 
+    def encoder_names(self) -> list[tuple[str, str]]:
+        """(modality, what makes its vector) for every modality the pipeline can compute."""
+        if hasattr(self.pipeline, "specs"):  # fine-tuned: the model's own encoders
+            return [(m, f"{spec.model} ({spec.mode}, {spec.pooling})") for m, spec in self.pipeline.specs.items()]
+        config = self.pipeline.config
+        text = config.text.encoder
+        names = [
+            ("audio", "+".join(getattr(p, "model", p.type) for p in config.audio)),
+            ("text", getattr(text, "model", text.type)),
+        ]
+        if config.video is not None:
+            names.append(("video", config.video.encoder))
+        return names
+
     @property
     def uses_text(self) -> bool:
         return "text" in self.modalities
@@ -185,65 +216,75 @@ class Predictor:
 
     def predict(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | np.ndarray],
         texts: Sequence[str | None] | None = None,
         speakers: Sequence[str | None] | None = None,
         contexts: Sequence[Sequence[Turn]] | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
+        sample_rate: int | None = None,
         transcribe: str = "auto",
     ) -> list[Prediction]:
-        """One `Prediction` per path, in order. `texts[i]` is the transcript of `paths[i]` (None: none);
+        """One `Prediction` per input, in order. An input is a media file's path, or a waveform as a numpy
+        array ((n,) or (n, channels)) whose `sample_rate` must then be given; its result's `path` reads
+        `<array i>`. `texts[i]` is the transcript of input i (None: none);
         `speakers` and `contexts` (earlier (speaker, text) turns, oldest first) matter when the
         model's features use them. With `window_s`, each file is also cut into windows of that
         length every `hop_s` seconds (default: `window_s`) and `timeline` holds one prediction per
         window; the file's probabilities are then the mean over its windows.
 
-        `transcribe`: "auto" runs Whisper on the files without a transcript when the model reads
-        text; "always" on every file (then `texts` must not be given); "never" not at all."""
-        return self._run(paths, texts, speakers, contexts, window_s, hop_s, transcribe, explain=False)
+        `transcribe`: "auto" runs Whisper on the inputs without a transcript when the model reads
+        text; "always" on every input (then `texts` must not be given); "never" not at all."""
+        return self._run(paths, texts, speakers, contexts, window_s, hop_s, sample_rate, transcribe, explain=False)
 
     def explain(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | np.ndarray],
         texts: Sequence[str | None] | None = None,
         speakers: Sequence[str | None] | None = None,
         contexts: Sequence[Sequence[Turn]] | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
+        sample_rate: int | None = None,
         transcribe: str = "auto",
     ) -> list[Prediction]:
-        """`predict`, with each predicted file's `explanation` (`mer.explain.explainer.Explanation`): the share of
+        """`predict`, with each predicted input's `explanation` (`mer.explain.explainer.Explanation`): the share of
         each modality (fusion gates and occlusion), the effect of each word of the transcript, the acoustic cues
         against the training set's neutral class, and a sentence built from those. The explanation is of the
-        whole file, also when a timeline is asked for."""
-        return self._run(paths, texts, speakers, contexts, window_s, hop_s, transcribe, explain=True)
+        whole input, also when a timeline is asked for."""
+        return self._run(paths, texts, speakers, contexts, window_s, hop_s, sample_rate, transcribe, explain=True)
 
     def _run(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | np.ndarray],
         texts: Sequence[str | None] | None,
         speakers: Sequence[str | None] | None,
         contexts: Sequence[Sequence[Turn]] | None,
         window_s: float | None,
         hop_s: float | None,
+        sample_rate: int | None,
         transcribe: str,
         explain: bool,
     ) -> list[Prediction]:
         n = len(paths)
+        arrays = {i: p for i, p in enumerate(paths) if isinstance(p, np.ndarray)}
+        if arrays and sample_rate is None:
+            raise PredictionError("waveforms given as arrays need sample_rate= (their samples per second)")
         texts, speakers = _per_input(texts, n, "texts"), _per_input(speakers, n, "speakers")
         contexts = _per_input(contexts, n, "contexts")
         window, hop = _window_lengths(window_s, hop_s, self.pipeline.config.sample_rate)
         if transcribe not in TRANSCRIBE_MODES:
             raise PredictionError(f"transcribe must be one of {TRANSCRIBE_MODES}, got {transcribe!r}")
         if transcribe == "always" and any(t is not None for t in texts):
-            raise PredictionError("transcribe='always' transcribes every file: give no transcripts with it")
+            raise PredictionError("transcribe='always' transcribes every input: give no transcripts with it")
         if transcribe == "never" and self.uses_text and not self.can_skip_text and all(t is None for t in texts):
             raise PredictionError(self._needs_text(f"no transcript for any of the {n} inputs"))
         items = [
-            _Input(i, Path(p), (t or "").strip() or None, s, tuple(c or ()))
+            _Input(i, Path(f"<array {i}>" if i in arrays else p), (t or "").strip() or None, s, tuple(c or ()))  # type: ignore[arg-type]
             for i, (p, t, s, c) in enumerate(zip(paths, texts, speakers, contexts, strict=True))
         ]
+        for i, samples in arrays.items():
+            items[i].samples, items[i].sample_rate = samples, sample_rate
         for item in items:
             item.transcribe = transcribe == "always" or (transcribe == "auto" and item.text is None and self.uses_text)
         results: list[Prediction | None] = [None] * n
@@ -282,15 +323,24 @@ class Predictor:
         if self.uses_text and item.text is None and not self.can_skip_text and not item.transcribe:
             item.error = self._needs_text("no transcript for this file")
             return
-        if item.path.is_dir():
+        if item.samples is None and item.path.is_dir():
             item.error = "is a folder: give media files (mer.prediction.find_media lists the ones in a folder)"
             return
         try:
-            item.waveform = self.pipeline.load_waveform(item.path)
+            if item.samples is not None:
+                rate = self.pipeline.config.sample_rate
+                item.waveform = conform_samples(item.samples, item.sample_rate, rate, str(item.path))  # type: ignore[arg-type]
+            else:
+                item.waveform = self.pipeline.load_waveform(item.path)
         except AudioDecodeError as exc:
             item.error = _reason(exc, item.path)
             return
         item.spans = _spans(len(item.waveform), window, hop)
+        if self.max_audio_s and max(b - a for a, b in item.spans) > self.max_audio_s * self.pipeline.config.sample_rate:
+            item.notes.append(
+                f"audio longer than the model's {self.max_audio_s:g} s inputs: its centre {self.max_audio_s:g} s "
+                "was used (--window_s gives a timeline over the whole file)"
+            )
         if float(np.abs(item.waveform).max()) < SILENCE_PEAK:
             item.notes.append("the audio is silent (peak below -80 dBFS): the prediction says nothing about speech")
         if item.transcribe:
@@ -299,10 +349,12 @@ class Predictor:
             item.notes.append("transcript not used: the model takes no text")
 
     def _transcribe(self, item: _Input) -> None:
-        """Whisper's transcript (with word times) becomes the file's text; a model that cannot load stops the run."""
+        """Whisper's transcript (with word times) becomes the input's text; a model that cannot load stops the run."""
         try:
             item.transcript = self.transcriber.transcribe(
-                item.waveform, self.pipeline.config.sample_rate, file_sha256(item.path)
+                item.waveform,
+                self.pipeline.config.sample_rate,
+                None if item.samples is not None else file_sha256(item.path),  # an array is keyed by its samples
             )
         except TranscriptionError as exc:
             raise PredictionError(str(exc)) from None
@@ -323,8 +375,10 @@ class Predictor:
         segments = [(item, a, b) for item in batch if not item.error for a, b in item.spans]
         features: dict[str, list[np.ndarray | None]] = {}
         if "audio" in self.modalities:
-            audio = _isolated(
-                self.pipeline.audio_features, [item.waveform[a:b] for item, a, b in segments], self.batch_size
+            audio = isolated(
+                lambda chunk: finite_or_error(self.pipeline.audio_features(chunk), "audio"),
+                [item.waveform[a:b] for item, a, b in segments],
+                self.batch_size,
             )
             for (item, _, _), vector in zip(segments, audio, strict=True):
                 if isinstance(vector, Exception) and not item.error:
@@ -352,8 +406,8 @@ class Predictor:
                 yield item, prediction
 
     def _explanation(self, item: _Input, features: dict[str, np.ndarray | None] | None) -> Explanation:
-        """The explanation of one whole file; `features` are its whole-file vectors (None: compute them, as
-        for a file that was cut into windows)."""
+        """The explanation of one whole input; `features` are its whole-input vectors (None: compute them, as
+        for an input that was cut into windows)."""
         if features is None:
             features = {}
             if "audio" in self.modalities:
@@ -388,8 +442,8 @@ class Predictor:
         texts = [None if item.error else self._segment_text(item, a, b) for item, a, b in segments]
         wanted = list(dict.fromkeys((item.index, t) for (item, _, _), t in zip(segments, texts, strict=True) if t))
         owners = {item.index: item for item, _, _ in segments}
-        vectors = _isolated(
-            lambda chunk: self.pipeline.text_features(*zip(*chunk, strict=True)),
+        vectors = isolated(
+            lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
             [(text, owners[i].speaker, owners[i].context) for i, text in wanted],
             2 * self.batch_size,
         )
@@ -480,13 +534,18 @@ class Predictor:
         return {label: float(p) for label, p in zip(self.labels, probabilities, strict=True)}
 
 
-def _device(name: str) -> str:
-    from ..features.hf import resolve_device
-
+def _load_model(checkpoint: Mapping, source: str) -> torch.nn.Module:
+    """The fine-tuned model; an encoder that cannot be loaded here is a PredictionError naming it."""
     try:
-        return resolve_device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise PredictionError(str(exc)) from None
+        return model_from_checkpoint(checkpoint, source)
+    except (ModelNotAvailableError, OSError) as exc:
+        raise PredictionError(f"{source}: its encoder cannot be loaded here: {exc}") from None
+
+
+def _device(name: str) -> str:
+    from ..device import resolve_device
+
+    return str(resolve_device(name))
 
 
 def _per_input(values: Sequence | None, n: int, name: str) -> list:
@@ -523,27 +582,6 @@ def _reason(exc: BaseException, path: Path) -> str:
     """The exception's message without the file name it usually starts with (the result already names the file)."""
     text = str(exc).strip() or type(exc).__name__
     return text.removeprefix(f"{path}: ")
-
-
-def _isolated(compute: Callable[[list], np.ndarray], items: list, batch_size: int) -> list[np.ndarray | Exception]:
-    """`compute` over batches of items; when a batch fails, each of its items alone, so one bad item
-    fails only itself. Non-finite results count as failures."""
-    out: list[np.ndarray | Exception] = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        try:
-            out.extend(_finite(compute(chunk)))
-        except Exception:
-            for item in chunk:
-                try:
-                    out.extend(_finite(compute([item])))
-                except Exception as exc:
-                    out.append(exc)
-    return out
-
-
-def _finite(vectors: np.ndarray) -> list[np.ndarray | Exception]:
-    return [v if np.isfinite(v).all() else ValueError("features contain NaN or inf") for v in vectors]
 
 
 def _encoder_entries(config: dict) -> list[tuple[str, str, dict, str]]:

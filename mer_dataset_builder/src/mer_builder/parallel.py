@@ -65,6 +65,16 @@ def default_num_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def free_cpus() -> int:
+    """CPUs not busy right now: the available CPUs minus the 1-minute load average, at least 1."""
+    cpus = default_num_workers()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
+
+
 def chunk_size(n_items: int, num_workers: int) -> int:
     return max(1, min(MAX_CHUNK, n_items // (num_workers * CHUNKS_PER_WORKER)))
 
