@@ -329,3 +329,26 @@ def test_mixed_precision_on_cuda(capsys, ft, corpus, tiny_encoders, tmp_path, am
         },
     )
     assert code == 0, err
+
+
+def test_frozen_whisper_frames_with_attentive_pooling(capsys, ft, corpus, tmp_path):
+    pytest.importorskip("faster_whisper", reason="the packaged Whisper needs faster-whisper (offline extras)")
+    code, _, err = _train(
+        capsys,
+        ft,
+        corpus,
+        tmp_path,
+        **{"data.modalities": "[A]", "encoders.audio.pooling": "attentive", "encoders.audio.attention_heads": 2},
+    )
+    assert code == 0, err
+    best = tmp_path / "out" / "run" / "seed1" / "checkpoints" / "best.pt"
+    checkpoint = load_checkpoint(best)
+    assert checkpoint["finetune"]["frame_dims"] == {"audio": 384}
+    assert checkpoint["dims"] == {"audio": 2 * 2 * 384}  # attentive statistics: mean and std per head
+    assert not any(k.startswith("backbones.") for k in checkpoint["model_state"])
+
+    from mer import Predictor
+
+    wav = next((corpus / "audio" / "MELD").glob("test_*.wav"))
+    (result,) = Predictor.from_checkpoint(best).predict([wav])
+    assert result.ok and result.modalities == ("audio",) and abs(sum(result.probabilities.values()) - 1) < 1e-5
