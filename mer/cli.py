@@ -9,7 +9,7 @@
     mer evaluate ...     evaluate a checkpoint                  (evaluate.py, evaluate_hf_e2e.py)
     mer predict ...      predict your own recordings            (predict.py)
     mer results ...      every metrics_eval.json -> one table   (scripts/collect_results.py)
-    mer demo ...         the whole pipeline on the synthetic demo corpus
+    mer demo ...         the whole pipeline on the synthetic demo corpus; `mer demo --ckpt K`: the web demo
 
 Each subcommand is a `main(argv, prog)` function named by "module:function" and imported only
 when it runs, so `mer --help` starts instantly. A new subcommand is one more `COMMANDS` entry.
@@ -47,7 +47,9 @@ COMMANDS: dict[str, Command] = {
     "evaluate": Command("mer.commands:evaluate_main", "evaluate a checkpoint (features or fine-tuned)"),
     "predict": Command("mer.prediction.cli:predict_main", "predict the emotions of your own recordings"),
     "results": Command("mer.commands:results_main", "every metrics_eval.json under a folder -> one table"),
-    "demo": Command("mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus"),
+    "demo": Command(
+        "mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus; with --ckpt K, the web demo"
+    ),
 }
 EXIT_USAGE = 2
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mer_builder.cli import _build_options, build_parser
+from mer_builder import api
+from mer_builder.cli import main
 from mer_builder.pipeline import BuildOptions, prepare
 from mer_builder.recipes.common import Utterance
 
@@ -54,8 +55,11 @@ def test_missing_transcripts_are_transcribed_and_marked(speak, tmp_path):
     assert json.loads((out / "build_report.json").read_text())["corpora"]["SPOKEN"]["transcripts"]["transcribed"] == 2
 
 
-def test_the_flag_reaches_the_build_options(tmp_path):
-    argv = ["prepare", "--raw_dir", str(tmp_path), "--out_dir", str(tmp_path / "o"), "--transcribe_missing"]
-    options = _build_options(build_parser().parse_args([*argv, "--whisper", "small"]))
-    assert options.transcribe_missing and options.whisper == "small"
-    assert not _build_options(build_parser().parse_args(argv[:5])).transcribe_missing
+def test_the_flag_reaches_the_build_options(tmp_path, monkeypatch):
+    seen: list[BuildOptions] = []
+    monkeypatch.setattr(api, "prepare", lambda names, options: seen.append(options) or [])  # the flags, not a build
+    argv = ["prepare", "--datasets", "ravdess", "--raw_dir", str(tmp_path), "--out_dir", str(tmp_path / "o")]
+    main([*argv, "--transcribe_missing", "--whisper", "small"])
+    main(argv)
+    assert seen[0].transcribe_missing and seen[0].whisper == "small"
+    assert not seen[1].transcribe_missing and seen[1].whisper is None

@@ -39,3 +39,12 @@ def test_a_long_recording_gets_a_timeline_and_the_card(demo, tmp_path):
     assert shown.timeline.endswith("timeline.png") and shown.card.endswith("card.png")
     assert abs(sum(shown.probabilities.values()) - 1) < 1e-5
     assert "explains the whole recording as one input" in shown.explanation  # the label is the windows' mean
+
+
+def test_mer_demo_with_a_checkpoint_is_the_web_demo_and_a_bad_one_stops_it(tmp_path, capsys):
+    from mer.cli import main
+
+    broken = tmp_path / "best.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert main(["demo", "--ckpt", str(broken), "--port", "0"]) == 2  # the web demo's flags, not the pipeline's
+    assert f"error: {broken}" in capsys.readouterr().err
