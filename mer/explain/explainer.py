@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -171,12 +171,15 @@ def gate_shares(model: torch.nn.Module, features: Mapping[str, torch.Tensor]) ->
     pairs it is in and divided by the number of pairs, so the shares sum to 1."""
     from ..models import FlexibleAT, GatedAVT
     from ..models.gated_avt import PAIRS
+    from ..models.gfl import GatedFusion
 
     head = model if isinstance(model, FlexibleAT | GatedAVT) else getattr(model, "head", None)  # e2e: a wrapped head
+    pairs: list[tuple[str, str, GatedFusion]]
     if isinstance(head, FlexibleAT) and head.fusion is not None:
-        pairs = [(*head.modalities, head.fusion)]
+        first, second = head.modalities
+        pairs = [(first, second, head.fusion)]
     elif isinstance(head, GatedAVT):
-        pairs = [(a, b, head.pairs[f"{a}_{b}"]) for a, b in PAIRS]
+        pairs = [(a, b, cast(GatedFusion, head.pairs[f"{a}_{b}"])) for a, b in PAIRS]
     else:
         return None
     captured: list[torch.Tensor] = []
@@ -304,10 +307,11 @@ def describe(explanation: Explanation, modalities: Sequence[str]) -> str:
     e = explanation
     parts = [f"Predicted {e.label} (p = {e.probability:.2f})."]
     measured = [m for m in e.modalities if m.drop is not None]
+    drops = {m.modality: m.drop for m in measured if m.drop is not None}
     if len(measured) > 1:
-        ranked = sorted(measured, key=lambda m: -m.drop)
+        ranked = sorted(measured, key=lambda m: -drops[m.modality])
         top = ranked[0]
-        if top.drop <= 0:
+        if drops[top.modality] <= 0:
             parts.append("Masking any one modality did not lower it, so no single modality was needed.")
         else:
             others = "; ".join(
@@ -318,8 +322,9 @@ def describe(explanation: Explanation, modalities: Sequence[str]) -> str:
                 f"The {MODALITY_NAMES[top.modality]} carried most of it: without {pronoun} the probability falls to "
                 f"{top.probability_without:.2f} ({others})."
             )
-        if all(m.gate is not None for m in measured):
-            gates = ", ".join(f"{MODALITY_NAMES[m.modality]} {_percent(m.gate)}" for m in measured)
+        gated = [(m.modality, m.gate) for m in measured if m.gate is not None]
+        if len(gated) == len(measured):
+            gates = ", ".join(f"{MODALITY_NAMES[modality]} {_percent(gate)}" for modality, gate in gated)
             parts.append(f"The fusion gates weighted {gates}.")
     elif len(modalities) > 1 and len(e.modalities) == 1:
         parts.append(f"Only the {MODALITY_NAMES[e.modalities[0].modality]} was available.")
@@ -348,8 +353,8 @@ def _cue_clause(e: Explanation) -> str:
         return f"The {names} were all within the usual range of neutral speech in the training set."
     described = []
     for c in outside:
-        cue = CUES[c.cue]
-        described.append((cue.up if c.deviation > 0 else cue.down).format(x=f"{abs(c.deviation):.1f}"))
+        cue, deviation = CUES[c.cue], c.deviation or 0.0  # a cue outside the band has a deviation
+        described.append((cue.up if deviation > 0 else cue.down).format(x=f"{abs(deviation):.1f}"))
     typical = [CUES[c.cue].label for c in readings if c.typical]
     within = f" ({', '.join(typical)} within the usual range)" if typical else ""
     return f"Compared with neutral speech in the training set: {'; '.join(described)}{within}."

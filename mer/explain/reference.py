@@ -47,7 +47,9 @@ MAX_FILES = 300
 
 def neutral_reference(audio: Sequence[tuple[str, Path]], quiet: bool = True) -> dict[str, Any] | None:
     """Cue statistics over (corpus, wav path) pairs; files that cannot be decoded are counted, not fatal."""
-    measured, corpora, unreadable = [], Counter(), 0
+    measured: list[dict[str, float | None]] = []
+    corpora: Counter[str] = Counter()
+    unreadable = 0
     for corpus, path in tqdm(audio, desc="acoustic reference", unit="file", disable=quiet):
         try:
             samples, _ = load_audio(path, target_sr=TARGET_SR)

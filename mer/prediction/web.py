@@ -121,7 +121,7 @@ def analyse(
         (result,) = run([path], texts=[(transcript or "").strip() or None], window_s=window, hop_s=hop)
     except PredictionError as exc:
         return Analysis(f"**error:** {exc}")
-    if not result.ok:
+    if result.error is not None:
         return _error(name, result.error)
     timeline = card = None
     if result.timeline and len(result.timeline) > 1:
@@ -143,8 +143,9 @@ def analyse(
 
 
 def _summary(result: Prediction, name: str) -> str:
+    label = str(result.label)  # a prediction without an error has its label
     lines = [
-        f"**{result.label}** (p = {result.probabilities[result.label]:.3f}) for {name}: "
+        f"**{label}** (p = {result.probabilities[label]:.3f}) for {name}: "
         f"{'+'.join(result.modalities)}, {result.duration_s:.2f} s"
     ]
     if result.transcript:

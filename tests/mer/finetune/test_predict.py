@@ -61,7 +61,8 @@ def test_predict_cli_on_a_file_with_and_without_its_transcript(trained, corpus, 
     assert predict_main(["--ckpt", ckpt, str(wav), "--text", "i am so angry", "--output", str(output)]) == 0
     with_text = json.loads(output.read_text())
     assert with_text["modalities"] == ["audio", "text"] and with_text["label"] in with_text["probabilities"]
-    assert predict_main(["--ckpt", ckpt, str(wav), "--output", str(output), "--overwrite", "--transcribe", "never"]) == 0
+    without_text = ["--overwrite", "--transcribe", "never"]  # audio alone, not Whisper's transcript
+    assert predict_main(["--ckpt", ckpt, str(wav), "--output", str(output), *without_text]) == 0
     alone = json.loads(output.read_text())
     assert alone["modalities"] == ["audio"] and alone["probabilities"] != with_text["probabilities"]
     capsys.readouterr()
