@@ -79,3 +79,16 @@ def test_a_long_recording_is_cropped_like_evaluation_and_says_so(trained, corpus
         [long], texts=["yes"], window_s=1.0
     )[0]
     assert len(timeline.timeline) == 3
+
+
+def test_a_fine_tuned_prediction_is_explained(trained, corpus):
+    wav = next((corpus / "audio" / "MELD").glob("test_*.wav"))
+    predictor = Predictor.from_checkpoint(trained / "checkpoints" / "best.pt")
+    (result,) = predictor.explain([wav], texts=["i am so angry today"])
+    explanation = result.explanation
+    assert result.ok and explanation is not None and explanation.label == result.label
+    assert [m.modality for m in explanation.modalities] == ["audio", "text"]
+    shares = [m.share for m in explanation.modalities if m.share is not None]  # None: no modality was needed
+    assert not shares or abs(sum(shares) - 1) < 1e-6
+    assert explanation.word_method == "leave-one-word-out" and len(explanation.words) == 5
+    assert explanation.sentence.startswith(f"Predicted {result.label}")
