@@ -28,6 +28,7 @@ from mer_builder.parallel import free_cpus
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
+from .explain.reference import REFERENCE_KEY, training_reference
 from .modalities import modality_names
 from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
@@ -157,13 +158,16 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
     atomic_write_text(run_dir / CONFIG_NAME, dump(config))
 
     for fold in folds:
+        train = data.subset(fold.train)
+        reference = training_reference(data.root, train.meta, context=f"[{fold.name}] ")
+        extras = {} if reference is None else {REFERENCE_KEY: reference}
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
             tracker = RunTracker(config, directory, fold.name, seed)
             trainer = Trainer(
                 config,
                 modalities,
-                data.subset(fold.train),
+                train,
                 data.subset(fold.val),
                 directory,
                 seed,
@@ -171,6 +175,7 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
                 device,
                 quiet,
                 tracker,
+                extras,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:

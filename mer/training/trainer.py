@@ -88,8 +88,11 @@ class Trainer:
         device: torch.device,
         quiet: bool = False,
         tracker: RunTracker | None = None,
+        checkpoint_extras: Mapping | None = None,
     ):
+        """`checkpoint_extras`: plain values stored in every checkpoint (e.g. the explanations' acoustic reference)."""
         self.config, self.training = config, config["training"]
+        self.checkpoint_extras = dict(checkpoint_extras or {})
         self.modalities, self.train_store, self.val_store = modalities, train_store, val_store
         self.unit_dir, self.seed, self.fold, self.device = Path(unit_dir), seed, fold, device
         self.quiet, self.tracker = quiet, tracker
@@ -139,6 +142,7 @@ class Trainer:
 
     def _checkpoint(self, model_state_from: TrainableModel, val_metrics: Mapping, with_state: bool) -> dict:
         extra = {
+            **self.checkpoint_extras,
             "fold": self.fold,
             "seed": self.seed,
             "epoch": self.stopper.best_epoch if not with_state else self.epoch,
