@@ -34,7 +34,7 @@ from mer_builder import errors
 from mer_builder.audio import TARGET_SR
 from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, read_manifest
 
-from ..features.store import META_FIELDS, Rows
+from ..features.store import META_FIELDS, Rows, row_labels
 from ..features.text import dialogue_contexts, format_turn
 
 KIND = "utterances"
@@ -110,6 +110,7 @@ class UtteranceStore:
         records: Sequence[ManifestRecord],
         modalities: Sequence[str],
         max_audio_s: float = 6.0,
+        label_type: str = "emotion",
     ):
         self.root = Path(processed_dir)
         self.records = list(records)
@@ -117,10 +118,12 @@ class UtteranceStore:
         self.dims: dict[str, int] = {}
         self.frame_dims: dict[str, int] = {}
         self.feature_config: dict | None = None
-        self.labels = np.asarray([r.label for r in self.records], dtype=np.int64)
         self.meta = [{k: getattr(r, k) for k in META_FIELDS if getattr(r, k, None) is not None} for r in self.records]
         for meta, record in zip(self.meta, self.records, strict=True):
             meta["true_label"] = record.label
+        self.label_type = label_type
+        emotions = np.asarray([r.label for r in self.records], dtype=np.int64)
+        self.labels = row_labels(emotions, self.meta, label_type, self.root / MANIFEST_NAME)
         self.crop_samples = round(max_audio_s * TARGET_SR)
         self.tokens: list[tuple[list[int], list[int]]] | None = None
         self.pad_id = 0

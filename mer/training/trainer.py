@@ -34,7 +34,7 @@ from ..inference import predict_logits
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
 from ..models import FusionModel
-from ..models.layers import ModalityEncoder
+from ..models.layers import ModalityEncoder, auxiliary_loss
 from .augment import add_feature_noise, modality_presence
 from .checkpoint import (
     TrainableModel,
@@ -216,6 +216,7 @@ class Trainer:
             with self.precision.autocast():
                 logits = self.model(add_feature_noise(features, self.noise_scale, sigma), present)
                 loss = self.objective(logits.float(), labels, embedding[0] if embedding else None)
+                loss = loss + auxiliary_loss(self.model)
             self.precision.backward(loss / group_size)
             if index + 1 == group_end:
                 self.precision.step(self.optimizer, self.model, self.training["grad_clip"])
