@@ -80,7 +80,10 @@ def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool
     frozen encoders attached (fine-tuning)."""
     data_cfg = config["data"]
     if not finetune:
-        return open_features(data_cfg["features_dir"], data_cfg["corpora"])
+        data = open_features(data_cfg["features_dir"], data_cfg["corpora"], data_cfg["label_type"])
+        if data.unlabelled:
+            logger.info("left out for having no %s label: %s", data_cfg["label_type"], data.unlabelled)
+        return data
     from .finetune.inputs import open_utterances
     from .finetune.model import encoder_specs
     from .finetune.pipeline import check_encoders, prepare_inputs, text_inputs_from
@@ -88,7 +91,10 @@ def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool
     modalities = modality_names(data_cfg["modalities"])
     specs = encoder_specs(config, modalities)
     check_encoders(specs, modalities)
-    store, groups = open_utterances(data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"])
+    store, groups = open_utterances(
+        data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"],
+        label_type=data_cfg["label_type"],
+    )  # fmt: skip
     prepare_inputs(store, specs, text_inputs_from(data_cfg), device)
     store.quiet = quiet
     store.warm_frozen(np.arange(len(store)))
