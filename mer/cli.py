@@ -8,6 +8,7 @@
     mer finetune ...     fine-tune encoders end to end          (train_hf_e2e.py)
     mer evaluate ...     evaluate a checkpoint                  (evaluate.py, evaluate_hf_e2e.py)
     mer predict ...      predict your own recordings            (predict.py)
+    mer reference ...    a copy of a checkpoint with its neutral acoustic reference (for explanations)
     mer results ...      every metrics_eval.json -> one table   (scripts/collect_results.py)
     mer cross-corpus ... LOCO + train-on-A/test-on-B UAR tables (cross_corpus.py)
     mer demo ...         the whole pipeline on the synthetic demo corpus; `mer demo --ckpt K`: the web demo
@@ -47,6 +48,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "evaluate": Command("mer.commands:evaluate_main", "evaluate a checkpoint (features or fine-tuned)"),
     "predict": Command("mer.prediction.cli:predict_main", "predict the emotions of your own recordings"),
+    "reference": Command(
+        "mer.explain.cli:reference_main", "a copy of a checkpoint with its neutral acoustic reference"
+    ),
     "results": Command("mer.commands:results_main", "every metrics_eval.json under a folder -> one table"),
     "cross-corpus": Command(
         "mer.commands:cross_corpus_main", "leave-one-corpus-out and train-on-A/test-on-B UAR tables (md, CSV, PNG)"

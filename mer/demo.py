@@ -50,10 +50,31 @@ def _stage(prog: str, main: Callable[..., int], argv: list[str]) -> int:
 def demo_main(argv: Sequence[str] | None = None, prog: str = "mer demo") -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg == "--ckpt" or arg.startswith("--ckpt=") for arg in args):  # try trained models in the browser
-        from .prediction.web import web_demo_main
-
-        return web_demo_main(args, prog)
+        return run_command(web_demo_parser(prog), args, _web_demo)
     return run_command(demo_parser(prog), args, _demo)
+
+
+def web_demo_parser(prog: str = "mer demo") -> argparse.ArgumentParser:
+    from .prediction.web import DEFAULT_HOST, DEFAULT_MAX_FILE_MB
+
+    parser = cli_parser(prog, "Try trained checkpoints in the browser (local only).")
+    parser.add_argument("--ckpt", type=Path, action="append", required=True, help="a checkpoint; repeat for more")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+    parser.add_argument(
+        "--max_file_mb", type=float, default=DEFAULT_MAX_FILE_MB, help="largest upload (default: %(default)s MB)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    return parser
+
+
+def _web_demo(args: argparse.Namespace) -> int:
+    """Serve the page until interrupted (a checkpoint that cannot be loaded is invalid input: exit 2)."""
+    from .prediction.web import build_app, serve
+
+    serve(build_app(args.ckpt, args.max_file_mb, args.device), args.host, args.port, args.share, args.max_file_mb)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ utterances once per fold, a few seconds), reading the normalised wavs the featur
 
 When those files are gone the checkpoint is written without a reference (training says so), and
 explanations report the cues without the comparison. A checkpoint trained before this existed gets
-one with `python -m mer.explain.reference --ckpt K --out K2`, which writes a new file and never
+one with `mer reference --ckpt K --out K2`, which writes a new file and never
 replaces the one given.
 
     acoustic_reference = {"format": 1, "class": "neutral", "files": n, "unreadable": k,
@@ -20,11 +20,9 @@ replaces the one given.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -133,50 +131,3 @@ def training_reference(
         reference["missing"] = len(wanted) - len(audio)
         logger.info("%sacoustic reference: %d neutral training utterances measured", context, reference["files"])
     return reference
-
-
-def reference_main(argv: Sequence[str] | None = None) -> int:
-    """`python -m mer.explain.reference --ckpt K --out K2`: a copy of K with its training set's neutral reference."""
-    from ..config import ConfigError
-    from ..experiment import plan
-    from ..protocols import ProtocolError
-    from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, save_checkpoint
-
-    parser = argparse.ArgumentParser(
-        prog="python -m mer.explain.reference",
-        description="Write a copy of a checkpoint with the acoustic statistics of its training set's neutral "
-        "class, which explanations compare recordings with. The checkpoint given is never modified.",
-    )
-    parser.add_argument("--ckpt", type=Path, required=True, help="a checkpoint (checkpoints/best.pt of a run)")
-    parser.add_argument("--out", type=Path, required=True, help="the new checkpoint file")
-    parser.add_argument(
-        "--processed_dir", type=Path, help="the builder output the features came from (default: found via them)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never --ckpt)")
-    args = parser.parse_args(argv)
-    try:
-        if args.out.resolve() == args.ckpt.resolve():
-            raise FileExistsError(f"{args.out}: --out must be a new file; the checkpoint given is never modified")
-        if args.out.exists() and not args.overwrite:
-            raise FileExistsError(f"{args.out}: already exists; pass --overwrite to replace it")
-        checkpoint = load_checkpoint(args.ckpt)
-        data, folds, _ = plan(checkpoint["config"], finetune=checkpoint_kind(checkpoint) == "finetune")
-        fold = next((f for f in folds if f.name == checkpoint.get("fold")), None)
-        if fold is None:
-            raise ProtocolError(
-                f"{args.ckpt}: its fold {checkpoint.get('fold')!r} is not among {[f.name for f in folds]}"
-            )
-        processed = [args.processed_dir] if args.processed_dir else None
-        reference = training_reference(data.root, data.subset(fold.train).meta, processed=processed, quiet=False)
-        if reference is None:
-            raise FileNotFoundError(f"{args.ckpt}: no neutral training audio found; pass --processed_dir")
-        save_checkpoint(args.out, {**checkpoint, REFERENCE_KEY: reference})
-    except (CheckpointError, ConfigError, ProtocolError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out} ({reference['files']} neutral training utterances)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(reference_main())

@@ -14,9 +14,8 @@ public share link is off unless `--share` is given.
 
 from __future__ import annotations
 
-import argparse
+import logging
 import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from mer_builder.audio import AudioDecodeError, load_audio
 
 from .inputs import find_media
 from .predictor import Prediction, PredictionError, Predictor
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_FILE_MB = 200.0
@@ -256,7 +257,7 @@ def serve(
         if "localhost is not accessible" not in str(exc) or not _wait_until_up(app.local_url):
             app.close()
             raise
-        print(f"serving on {app.local_url}")
+        logger.info("serving on %s", app.local_url)
         if block:
             app.block_thread()
     return app.local_url
@@ -276,32 +277,3 @@ def _wait_until_up(url: str, seconds: float = 120.0) -> bool:
             pass
         time.sleep(1)
     return False
-
-
-def web_demo_parser(prog: str = "mer demo") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Try trained checkpoints in the browser (local only).")
-    parser.add_argument("--ckpt", type=Path, action="append", required=True, help="a checkpoint; repeat for more")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
-    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
-    parser.add_argument(
-        "--max_file_mb", type=float, default=DEFAULT_MAX_FILE_MB, help="largest upload (default: %(default)s MB)"
-    )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    return parser
-
-
-def web_demo_main(argv: Sequence[str] | None = None, prog: str = "mer demo") -> int:
-    """Start the page and serve until interrupted; 2 when a checkpoint cannot be loaded."""
-    args = web_demo_parser(prog).parse_args(argv)
-    try:
-        app = build_app(args.ckpt, args.max_file_mb, args.device)
-    except PredictionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    serve(app, args.host, args.port, args.share, args.max_file_mb)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(web_demo_main(prog="python -m mer.prediction.web"))

@@ -9,8 +9,9 @@ import torch
 
 from mer import Predictor
 from mer.explain.acoustics import acoustic_cues
+from mer.explain.cli import reference_main
 from mer.explain.explainer import gate_shares, word_attributions
-from mer.explain.reference import REFERENCE_KEY, reference_main
+from mer.explain.reference import REFERENCE_KEY
 from mer.models import GatedAVT
 from mer.prediction.cli import predict_main
 from mer.training.checkpoint import load_checkpoint, save_checkpoint
