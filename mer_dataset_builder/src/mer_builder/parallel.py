@@ -10,6 +10,7 @@ even when the parent runs threads (progress bars).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -37,12 +38,41 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGTERM, _exit_on_terminate)
 
 
+def _leave_quietly_if_orphaned(target: Callable[..., None], *args: object) -> None:
+    """Run a pool worker's loop; if its parent is gone (killed with -9, so it could not stop the workers),
+    sending the finished task's result fails, and the worker exits without a traceback: there is nobody
+    left to tell, and one BrokenPipeError traceback per worker would bury the parent's own last words."""
+    try:
+        target(*args)
+    except (BrokenPipeError, ConnectionResetError):
+        raise SystemExit(0) from None
+
+
+class _Pool(Pool):
+    """A `multiprocessing` pool whose workers leave quietly when the parent dies under them."""
+
+    @staticmethod
+    def Process(ctx, *args, **kwds):  # the name Pool looks up
+        kwds["target"] = functools.partial(_leave_quietly_if_orphaned, kwds["target"])
+        return ctx.Process(*args, **kwds)
+
+
 def default_num_workers() -> int:
     """The CPUs this process may run on (respects affinity masks and container limits)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def free_cpus() -> int:
+    """CPUs not busy right now: the available CPUs minus the 1-minute load average, at least 1."""
+    cpus = default_num_workers()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
 
 
 def chunk_size(n_items: int, num_workers: int) -> int:
@@ -70,7 +100,7 @@ class WorkerPool:
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
             if "forkserver" in methods:
                 context.set_forkserver_preload(PRELOAD)
-            self._pool = context.Pool(self.num_workers, initializer=_worker_signals)
+            self._pool = _Pool(self.num_workers, initializer=_worker_signals, context=context)
         return self._pool
 
     def close(self, wait: bool = True) -> None:

@@ -6,9 +6,9 @@ and `corpora/<CORPUS>.report.json`. After each corpus every per-corpus manifest 
 folder is merged into `meta_manifest.jsonl`, with `stats.json` and `build_report.json`, so
 preparing one corpus never loses the others already prepared there.
 
-Output folder layout (all writes atomic):
+Output folder layout (all writes atomic; `.mer.lock` is held by the running builder, see `locking`):
 
-    meta_manifest.jsonl  stats.json  build_report.json  .mer_builder
+    meta_manifest.jsonl  stats.json  build_report.json  .mer_builder  [.mer.lock]
     audio/<CORPUS>/<native_id>.wav
     corpora/<CORPUS>.manifest.jsonl  <CORPUS>.report.json  <CORPUS>.audio.jsonl (resume journal)
 """
@@ -29,17 +29,19 @@ from tqdm import tqdm
 
 from . import __version__, recipes
 from .audio import TARGET_SR
+from .errors import InputError
 from .fsutil import atomic_output, atomic_write_json
-from .labels import EMOTIONS, LABEL_OF, LabelPolicy
-from .manifest import MANIFEST_NAME, SPLITS, ManifestRecord, group_of, iter_manifest, write_manifest
+from .labels import EMOTIONS, LABEL_OF, POLICY_CHOICES, LabelPolicy
+from .locking import output_lock
+from .manifest import CORPORA, MANIFEST_NAME, SPLITS, ManifestRecord, group_of, iter_manifest, write_manifest
 from .normalise import (
     AUDIO_FAILURE_POLICIES,
-    DEFAULT_SILENCE_S,
     AudioJob,
     AudioJournal,
     AudioResult,
     journal_results,
     normalise_one,
+    silence_seconds,
 )
 from .parallel import WorkerPool
 from .recipes.common import CorpusError, ParseContext, Utterance
@@ -55,7 +57,7 @@ REPORT_SUFFIX = ".report.json"
 JOURNAL_SUFFIX = ".audio.jsonl"
 
 
-class OutputDirError(Exception):
+class OutputDirError(InputError):
     """The output folder cannot be used without risking files the user made."""
 
 
@@ -120,17 +122,56 @@ class Recipe(Protocol):
 
 
 def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[CorpusOutcome]:
-    """Prepare each corpus (a CLI name or a recipe) in turn; a failure stops the run unless `continue_on_error`."""
+    """Prepare each corpus (a CLI name or a recipe) in turn; a failure stops the run unless `continue_on_error`.
+
+    The output folder is locked for the run (a second builder on it is refused, naming this one), and a
+    corpus already built there with other record-shaping options is refused unless `force`.
+    """
     claim_out_dir(options.out_dir)
     outcomes = []
-    with WorkerPool(options.num_workers) as pool:
-        for name in names:
-            outcome = prepare_corpus(name, options, pool)
-            outcomes.append(outcome)
-            publish(options.out_dir)
-            if outcome.error and not options.continue_on_error:
-                raise outcome.error
+    with output_lock(options.out_dir):
+        chosen = [recipes.get_recipe(name) if isinstance(name, str) else name for name in names]
+        for recipe in chosen:
+            _refuse_changed_options(recipe.CORPUS, options)
+        with WorkerPool(options.num_workers) as pool:
+            for recipe in chosen:
+                outcome = prepare_corpus(recipe, options, pool)
+                outcomes.append(outcome)
+                publish(options.out_dir)
+                if outcome.error and not options.continue_on_error:
+                    raise outcome.error
     return outcomes
+
+
+def record_options(corpus: str, options: BuildOptions, seeded_splits: bool = True) -> dict:
+    """The options that decide what a corpus's records mean: its label policies, and the split seed
+    (None when the corpus keeps official splits). (What `--audio_failure` does is named per file.)"""
+    cli_name = {display: name for name, display in CORPORA.items()}.get(corpus, "")
+    policies = {flag: getattr(options.policy, flag) for flag in POLICY_CHOICES if flag.split("_")[0] == cli_name}
+    return {**policies, "seed": options.seed if seeded_splits else None}
+
+
+def _refuse_changed_options(corpus: str, options: BuildOptions) -> None:
+    """Rebuilding a corpus with other labels or splits would silently replace its records: say so instead."""
+    if options.force or not (_corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}").is_file():
+        return
+    before = _previous_report(options.out_dir, corpus).get("options") or {}
+    now = record_options(corpus, options)
+    changed = [key for key, value in before.items() if value is not None and now.get(key) != value]
+    if changed:
+        was = " ".join(f"--{key} {before[key]}" for key in changed)
+        asks = " ".join(f"--{key} {now.get(key)}" for key in changed)
+        raise OutputDirError(
+            f"{options.out_dir}: {corpus} was built here with {was}, and this run asks for {asks}, which would "
+            "replace its records; pass --force to rebuild it with the new options, or give another --out_dir"
+        )
+
+
+def _previous_report(out_dir: Path, corpus: str) -> dict:
+    try:
+        return json.loads((_corpora_dir(out_dir) / f"{corpus}{REPORT_SUFFIX}").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) -> CorpusOutcome:
@@ -139,7 +180,12 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) 
     corpus = recipe.CORPUS
     ctx = ParseContext(corpus=corpus, policy=options.policy, continue_on_error=options.continue_on_error)
     audio_failures: list[dict] = []
-    report: dict = {"dataset": corpus, "status": "ok"}
+    # `options` describe the corpus's published records: a failed run leaves the earlier ones in place.
+    report: dict = {
+        "dataset": corpus,
+        "status": "ok",
+        "options": _previous_report(options.out_dir, corpus).get("options"),
+    }
     error = None
     try:
         corpus_dir = recipe.locate(options.raw_dir)
@@ -147,7 +193,10 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) 
         utterances = _checked_utterances(recipe.parse(corpus_dir, ctx), ctx, options.quiet)
         splits = _splits(utterances, corpus, options.seed)
         records, audio_counts = _normalise_corpus(utterances, splits, options, pool, ctx, audio_failures)
+        if utterances and not records:
+            raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
+        report["options"] = record_options(corpus, options, seeded_splits=any(u.split is None for u in utterances))
         report.update(
             parsed=len(utterances), records=len(records), audio=audio_counts,
             splits=dict(sorted(Counter(r.split for r in records).items())),
@@ -160,6 +209,18 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) 
     report.update(drops=ctx.drops, problems=ctx.problems, audio_failures=audio_failures)
     atomic_write_json(_corpora_dir(options.out_dir) / f"{corpus}{REPORT_SUFFIX}", report)
     return CorpusOutcome(corpus, report, error)
+
+
+def _nothing_kept(corpus: str, parsed: int, audio_failures: list[dict], policy: str) -> CorpusError:
+    """A corpus whose every utterance lost its audio is a failed build, not an empty success."""
+    first = min(audio_failures, key=lambda e: e["file"], default={"file": None, "reason": "no audio"})
+    return CorpusError(
+        corpus,
+        first["file"],
+        f"{first['reason']}, and so did all {parsed} utterances: no record was kept (--audio_failure {policy}); "
+        "put the media where the corpus layout expects it, or pass --audio_failure replace_with_silence "
+        "to keep the records with silent audio (for text-only use)",
+    )
 
 
 def _corpora_dir(out_dir: Path) -> Path:
@@ -233,13 +294,13 @@ def _normalise_corpus(
     """
     audio_dir = Path(options.out_dir) / AUDIO_DIR / ctx.corpus
     replace = options.audio_failure == "replace_with_silence"
-    counts = dict.fromkeys(("normalised", "reused", "replaced_with_silence", "dropped", "failed"), 0)
+    counts = dict.fromkeys(("normalised", "reused", "replaced_with_silence", "dropped", "failed", "clipped"), 0)
     by_key = {u.native_id: u for u in utterances}
     records: list[ManifestRecord] = []
     with AudioJournal(_corpora_dir(options.out_dir) / f"{ctx.corpus}{JOURNAL_SUFFIX}") as journal:
         todo, reused = [], []
         for u in utterances:
-            job = _job(u, audio_dir, (u.expected_duration_s or DEFAULT_SILENCE_S) if replace else None)
+            job = _job(u, audio_dir, silence_seconds(u.expected_duration_s) if replace else None)
             result = None if options.force else journal.reusable(job, allow_replaced=replace)
             if result:
                 reused.append(result)
@@ -254,6 +315,8 @@ def _normalise_corpus(
                     counts["reused"] += 1
                 elif result.ok and not result.replaced:
                     counts["normalised"] += 1
+                if result.note:
+                    counts["clipped"] += 1
                 if result.error:
                     action = "replaced_with_silence" if result.replaced else _FAILURE_ACTION[options.audio_failure]
                     counts[action] += 1
@@ -282,6 +345,8 @@ def _job(u: Utterance, audio_dir: Path, silence_s: float | None) -> AudioJob:
 
 def _record(u: Utterance, split: str, result: AudioResult) -> ManifestRecord:
     notes = list(u.notes)
+    if result.note:
+        notes.append(result.note)
     if result.replaced:
         notes.append(
             f"audio replaced with {result.duration_s:g} s of silence because the source could not be used: "
