@@ -30,6 +30,11 @@ from .whisper import WHISPER_WINDOW_S
 
 T = TypeVar("T")
 INTERNET_DEFAULTS = {"audio": "microsoft/wavlm-base", "text": "roberta-base", "image": "microsoft/resnet-50"}
+PACKAGED_DEFAULTS = {
+    "audio": "packaged:whisper-tiny.en",
+    "text": "packaged:all-MiniLM-L6-v2",
+    "image": "packaged:efficientnet-lite0",
+}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -57,8 +62,8 @@ def load_pretrained(kind: str, name: str, load: Callable[[str], T]) -> T:
         raise ModelNotAvailableError(
             f"cannot load the {kind} model {name!r}: it is not a local folder, and the Hugging Face hub "
             f"could not provide it ({reason}). Pass a folder saved with save_pretrained, run once with internet "
-            f"access (e.g. {INTERNET_DEFAULTS[kind]!r}) so the hub cache has it, or leave the option out to use "
-            "the offline packaged default."
+            f"access (e.g. {INTERNET_DEFAULTS[kind]!r}) so the hub cache has it, or use the offline packaged model "
+            f"{PACKAGED_DEFAULTS[kind]}."
         ) from exc
 
 
