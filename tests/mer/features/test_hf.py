@@ -194,7 +194,7 @@ def test_a_modality_set_to_none_is_never_computed_and_training_uses_the_rest(sma
 def test_text_none_keeps_utterances_without_a_transcript_and_all_none_is_refused(small_corpus, tmp_path, tiny_models,
                                                                                   capsys):  # fmt: skip
     records = read_manifest(small_corpus / MANIFEST_NAME)
-    records[0].text = ""  # no transcript is no failure when text is not extracted
+    records[0].text, records[0].notes = "", ["transcript lost"]  # no transcript: no failure without text
     write_manifest(records, small_corpus / MANIFEST_NAME)
     out = tmp_path / "F"
     assert _hf(small_corpus, out, "--audio_model", str(tiny_models["wavlm_layer"]), "--text_model", "none") == 0
