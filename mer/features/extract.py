@@ -38,6 +38,7 @@ from mer_builder.errors import RunFailure
 from mer_builder.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from mer_builder.locking import output_lock
 from mer_builder.manifest import GROUPS, MANIFEST_NAME, ManifestRecord, read_manifest
+from mer_builder.parallel import exit_with_parent
 
 from .. import __version__
 from .config import FeatureConfig
@@ -51,7 +52,6 @@ PICKLE_PROTOCOL = 4
 FAILURE_REASONS: dict[str, str] = {
     "missing_audio": "the audio file does not exist",
     "undecodable_audio": "the audio file exists but cannot be decoded",
-    "empty_transcript": "the transcript is empty",
     "missing_media": "the record's media_path does not exist",
     "undecodable_media": "the media file's video cannot be decoded",
     "non_finite_features": "a feature vector contains NaN or inf",
@@ -199,8 +199,6 @@ def extract_chunk(
         existing = None if force else _existing(Path(item.pickle_path), pipeline, fingerprints[item.id])
         if existing is not None:
             outcomes[item.id] = Outcome(item.id, group, "skipped", face_frames=existing.get("video_face_frames"))
-        elif "text" in pipeline.dims and not item.text.strip():
-            outcomes[item.id] = _failure(item, group, "empty_transcript", item.audio_path, "the transcript is empty")
         elif "audio" not in pipeline.dims:  # audio set to none: the clip is never decoded
             loaded.append((item, None))
         else:
@@ -324,7 +322,7 @@ def _file_sha256(path: Path) -> str:
 
 def _parallel(backend: str, n_jobs: int, stack: ExitStack) -> Any:
     """A joblib Parallel yielding results as they come; 'ray' and 'dask' register their cluster backends."""
-    from joblib import Parallel
+    from joblib import Parallel, parallel_config
 
     if backend == "ray":
         try:
@@ -339,6 +337,9 @@ def _parallel(backend: str, n_jobs: int, stack: ExitStack) -> Any:
             raise ExtractionError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from None
         stack.enter_context(Client())  # connects to DASK_SCHEDULER_ADDRESS if set, else starts a local cluster
     try:
+        if backend == "loky":  # its workers outlive a parent killed with -9 unless they watch it
+            with parallel_config(backend=backend, initializer=exit_with_parent, initargs=(os.getpid(),)):
+                return Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
         return Parallel(n_jobs=n_jobs, backend=backend, return_as="generator", pre_dispatch="2*n_jobs")
     except ValueError as exc:
         raise ExtractionError(f"--backend {backend}: {exc}") from None
@@ -474,6 +475,12 @@ def _report(
             "extracted": statuses["extracted"],
             "skipped_existing": statuses["skipped"],
             "failed": statuses["failed"],
+            # text is optional: these rows carry a zero text block (most speech corpora ship no transcripts)
+            "no_transcript": sum(
+                1
+                for it in items
+                if it.meta["group"] == group and not it.text.strip() and outcomes[it.id].status != "failed"
+            ),
         }
     counts = {g: counts[g] for g in GROUPS if g in counts}
     failed_now = [o for o in outcomes.values() if o.status == "failed"]

@@ -14,6 +14,8 @@ import functools
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.pool import Pool
 from typing import TypeVar
@@ -46,6 +48,19 @@ def _leave_quietly_if_orphaned(target: Callable[..., None], *args: object) -> No
         target(*args)
     except (BrokenPipeError, ConnectionResetError):
         raise SystemExit(0) from None
+
+
+def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """A worker initializer: leave as soon as the process that started this worker is gone. A pool whose
+    parent was killed with -9 is never told to stop, and its busy or idle workers would run on (joblib's
+    loky workers for minutes) holding memory and CPU that nobody will use."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class _Pool(Pool):

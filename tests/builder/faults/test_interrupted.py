@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import build, write_ravdess
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,3 +52,53 @@ def test_a_builder_killed_mid_run_leaves_quietly_and_resumes_to_the_same_manifes
     assert (out / "meta_manifest.jsonl").read_bytes() == (tmp_path / "clean" / "meta_manifest.jsonl").read_bytes()
     report = (out / "corpora" / "RAVDESS.report.json").read_text(encoding="utf-8")
     assert f'"reused": {done}' in report
+
+
+def _loky_workers(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+    return [p for p in pids if b"popen_loky" in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
+
+
+def _running(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    return False
+
+
+def test_extraction_workers_leave_when_the_extractor_is_killed(tmp_path):
+    """The extractor's own pool (mer.features.extract), busy on long tasks when its parent gets kill -9."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("reads the process tree from /proc (Linux)")
+    script = (
+        "import time; from contextlib import ExitStack; from joblib import delayed; "
+        "from mer.features.extract import _parallel\n"
+        "with ExitStack() as stack:\n"
+        "    for _ in _parallel('loky', 2, stack)(delayed(time.sleep)(60) for _ in range(4)): pass\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    workers: list[int] = []
+    try:
+
+        def busy() -> bool:
+            workers[:] = _loky_workers(proc.pid)
+            return len(workers) == 2
+
+        _kill_when(proc, busy)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in workers if _running(p)], "workers still running 10 s after the extractor was killed"
+    finally:
+        for pid in workers:  # only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _stderr_after_kill(proc)
