@@ -28,6 +28,7 @@ from mer_builder.parallel import free_cpus
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
+from .explain.reference import REFERENCE_KEY, training_reference
 from .modalities import modality_names
 from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
@@ -79,7 +80,10 @@ def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool
     frozen encoders attached (fine-tuning)."""
     data_cfg = config["data"]
     if not finetune:
-        return open_features(data_cfg["features_dir"], data_cfg["corpora"])
+        data = open_features(data_cfg["features_dir"], data_cfg["corpora"], data_cfg["label_type"])
+        if data.unlabelled:
+            logger.info("left out for having no %s label: %s", data_cfg["label_type"], data.unlabelled)
+        return data
     from .finetune.inputs import open_utterances
     from .finetune.model import encoder_specs
     from .finetune.pipeline import check_encoders, prepare_inputs, text_inputs_from
@@ -87,7 +91,10 @@ def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool
     modalities = modality_names(data_cfg["modalities"])
     specs = encoder_specs(config, modalities)
     check_encoders(specs, modalities)
-    store, groups = open_utterances(data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"])
+    store, groups = open_utterances(
+        data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"],
+        label_type=data_cfg["label_type"],
+    )  # fmt: skip
     prepare_inputs(store, specs, text_inputs_from(data_cfg), device)
     store.quiet = quiet
     store.warm_frozen(np.arange(len(store)))
@@ -159,13 +166,16 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
     atomic_write_text(run_dir / CONFIG_NAME, dump(config))
 
     for fold in folds:
+        train = data.subset(fold.train)
+        reference = training_reference(data.root, train.meta, context=f"[{fold.name}] ")
+        extras = {} if reference is None else {REFERENCE_KEY: reference}
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
             tracker = RunTracker(config, directory, fold.name, seed)
             trainer = Trainer(
                 config,
                 modalities,
-                data.subset(fold.train),
+                train,
                 data.subset(fold.val),
                 directory,
                 seed,
@@ -173,6 +183,7 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
                 device,
                 quiet,
                 tracker,
+                extras,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:
