@@ -64,8 +64,9 @@ def extract(
 
     `config` is a `mer.features.config.FeatureConfig` (or its saved dict); the default is MFCC
     mean+std audio and hashed n-gram text. Pretrained encoders: `FeatureConfig(audio=(SpeechEncoderSpec(),),
-    text=TextSpec(TextEncoderSpec()))`. Resumable: pickles made by the same config from the same inputs are
-    reused unless `force`. Returns the run's `feature_info.json` content (dims, counts, failures, timing).
+    text=TextSpec(TextEncoderSpec()))`; `audio=()` or `text=None` leaves a modality out. Resumable: pickles
+    made by the same config from the same inputs are reused unless `force`. Returns the run's
+    `feature_info.json` content (dims, counts, failures, timing).
     """
     from .features.config import FeatureConfig
     from .features.extract import RunOptions, run_extraction

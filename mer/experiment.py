@@ -111,7 +111,9 @@ def plan(
     missing = [m for m in modalities if m not in data.store.modalities]
     if missing:
         raise ConfigError(
-            f"data.modalities asks for {missing}, but the features in {data.root} hold {list(data.store.modalities)}"
+            f"data.modalities asks for {missing}, but the features in {data.root} hold {list(data.store.modalities)} "
+            "(a modality extracted with --<modality>_model none has none); set data.modalities to those it holds, "
+            "or extract the missing ones"
         )
     skipped: list[str] = []
     folds = make_folds(

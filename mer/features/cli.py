@@ -56,7 +56,13 @@ def _common_parser(description: str, prog: str | None) -> argparse.ArgumentParse
     run = parser.add_argument_group("run")
     add_num_workers(run, "extraction (-1 = all cores)")
     run.add_argument("--backend", default="loky", help="joblib backend: loky, multiprocessing, threading, dask, ray")
-    run.add_argument("--chunk_size", type=int, default=64, help="utterances per work unit (batched together)")
+    run.add_argument(
+        "--chunk_size",
+        type=int,
+        default=None,
+        help="utterances per work unit, computed together (default: 64; with pretrained encoders --batch_size, "
+        "so the progress bar moves per batch); clips go out sorted by duration",
+    )
     run.add_argument("--force", action="store_true", help="re-extract even pickles made by the same config")
     run.add_argument("--max_failure_rate", type=float, default=0.01, help="fail the run above this share of failures")
     return parser
@@ -67,8 +73,14 @@ def _groups(splits: Sequence[str]) -> tuple[str, ...]:
     return tuple(g for g in ("train", "val", "testA", "testB") if g in wanted)
 
 
-def _model(name: str) -> str:
-    """Local model folders are recorded by absolute path, so the saved config works from any directory."""
+NONE, PACKAGED = "none", "packaged"
+
+
+def _model(name: str, packaged_default: str) -> str:
+    """`packaged` is the modality's offline default; local folders are recorded by absolute path, so the
+    saved config works from any directory."""
+    if name == PACKAGED:
+        return packaged_default
     path = Path(name).expanduser()
     return str(path.resolve()) if path.is_dir() else name
 
@@ -77,7 +89,14 @@ def _text_spec(args: argparse.Namespace, encoder: HashingSpec | TextEncoderSpec)
     return TextSpec(encoder, include_speaker=args.include_speaker_in_text, context_window=args.meld_context_window)
 
 
-def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | None, device: str, batch: int) -> int:
+def _run(
+    args: argparse.Namespace,
+    config: FeatureConfig,
+    argv: Sequence[str] | None,
+    device: str,
+    batch: int,
+    pretrained: bool = False,
+) -> int:
     if args.quiet:  # also silences model-loading bars in worker processes, which inherit the environment
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
@@ -90,7 +109,7 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
         groups=_groups(args.splits),
         num_workers=args.num_workers,
         backend=args.backend,
-        chunk_size=args.chunk_size,
+        chunk_size=args.chunk_size or (batch if pretrained else 64),
         force=args.force,
         quiet=args.quiet,
         max_failure_rate=args.max_failure_rate,
@@ -150,11 +169,18 @@ def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--audio_model microsoft/wavlm-base --text_model roberta-base --video_model microsoft/resnet-50.",
         prog,
     )
-    models = parser.add_argument_group("models (hub id, local folder, or packaged:<name>)")
-    models.add_argument("--audio_model", default=SpeechEncoderSpec.model)
-    models.add_argument("--text_model", default=TextEncoderSpec.model)
+    models = parser.add_argument_group(
+        "models: none (leave the modality out), packaged (the offline default), packaged:<name>, a hub id, "
+        "or a local folder"
+    )
     models.add_argument(
-        "--video_model", default=None, help=f"face-crop encoder; enables video (offline: {FaceVideoSpec.encoder})"
+        "--audio_model", default=PACKAGED, help=f"speech encoder (packaged = {SpeechEncoderSpec.model})"
+    )
+    models.add_argument("--text_model", default=PACKAGED, help=f"text encoder (packaged = {TextEncoderSpec.model})")
+    models.add_argument(
+        "--video_model",
+        default=NONE,
+        help=f"face-crop encoder; anything but none enables video (packaged = {FaceVideoSpec.encoder})",
     )
     models.add_argument("--face_detector", default=FaceVideoSpec.detector, help="MediaPipe face_landmarker .task")
     pooling = parser.add_argument_group("pooling")
@@ -182,29 +208,31 @@ def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    if args.pooling == "cls" and args.audio_pooling is None:
+    if args.pooling == "cls" and args.audio_pooling is None and args.audio_model != NONE:
         raise UsageError("--pooling cls applies to text only; also give --audio_pooling mean|meanstd")
     audio_pooling = args.audio_pooling or args.pooling or SpeechEncoderSpec.pooling
     text_pooling = args.text_pooling or args.pooling or TextEncoderSpec.pooling
+    if NONE == args.audio_model == args.text_model == args.video_model:
+        raise UsageError("--audio_model none, --text_model none and --video_model none: nothing to extract")
+    audio: tuple[SpeechEncoderSpec, ...] = ()
+    if args.audio_model != NONE:
+        model = _model(args.audio_model, SpeechEncoderSpec.model)
+        audio = (SpeechEncoderSpec(model, args.layer, audio_pooling, args.max_audio_s, pad_to_s=args.whisper_pad_to_s),)
+    text = None
+    if args.text_model != NONE:
+        model = _model(args.text_model, TextEncoderSpec.model)
+        text = _text_spec(args, TextEncoderSpec(model, args.text_layer, text_pooling, args.max_tokens))
     video = None
-    if args.video_model is not None:
+    if args.video_model != NONE:
         video = FaceVideoSpec(
-            encoder=_model(args.video_model),
+            encoder=_model(args.video_model, FaceVideoSpec.encoder),
             detector=args.face_detector if is_packaged(args.face_detector) else str(Path(args.face_detector).resolve()),
             fps=args.video_fps,
             max_frames=args.video_max_frames,
             blendshapes=not args.no_blendshapes,
         )
-    config = FeatureConfig(
-        audio=(
-            SpeechEncoderSpec(
-                _model(args.audio_model), args.layer, audio_pooling, args.max_audio_s, pad_to_s=args.whisper_pad_to_s
-            ),
-        ),
-        text=_text_spec(args, TextEncoderSpec(_model(args.text_model), args.text_layer, text_pooling, args.max_tokens)),
-        video=video,
-    )
-    return _run(args, config, argv, args.device, args.batch_size)
+    config = FeatureConfig(audio=audio, text=text, video=video)
+    return _run(args, config, argv, args.device, args.batch_size, pretrained=True)
 
 
 def memmap_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:

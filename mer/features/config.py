@@ -16,6 +16,7 @@ Serialised form (JSON):
 Audio parts are concatenated in order. With `context_window > 0` the text vector is
 `[utterance block, context block]`: the dialogue context gets its own channel instead of
 being mixed into the utterance's bag of words (mixing it in was measured to hurt on MELD).
+A modality can be left out: `"audio": []`, `"text": null`, `"video": null` (at least one stays).
 """
 
 from __future__ import annotations
@@ -175,14 +176,14 @@ TEXT_ENCODERS: dict[str, type] = {cls.type: cls for cls in (HashingSpec, TextEnc
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    audio: tuple[AudioPart, ...] = (MfccSpec(),)
-    text: TextSpec = field(default_factory=TextSpec)
+    audio: tuple[AudioPart, ...] = (MfccSpec(),)  # () = no audio features
+    text: TextSpec | None = field(default_factory=TextSpec)  # None = no text features
     video: FaceVideoSpec | None = None
     sample_rate: int = 16000
 
     def __post_init__(self) -> None:
-        if not self.audio:
-            raise FeatureConfigError("at least one audio feature part is needed")
+        if not self.audio and self.text is None and self.video is None:
+            raise FeatureConfigError("every modality is off (no audio part, no text, no video): nothing to extract")
         kinds = [part.type for part in self.audio]
         if "speech_encoder" in kinds and len(kinds) > 1:
             raise FeatureConfigError(f"a speech encoder cannot be combined with other audio parts, got {kinds}")
@@ -192,7 +193,8 @@ class FeatureConfig:
             raise FeatureConfigError(f"sample_rate must be positive, got {self.sample_rate}")
         for part in self.audio:
             part.check(self.sample_rate)
-        self.text.check()
+        if self.text is not None:
+            self.text.check()
         if self.video is not None:
             self.video.check()
 
@@ -201,13 +203,21 @@ class FeatureConfig:
             "format_version": FORMAT_VERSION,
             "sample_rate": self.sample_rate,
             "audio": [_tagged(part) for part in self.audio],
-            "text": {
+            "text": None
+            if self.text is None
+            else {
                 "encoder": _tagged(self.text.encoder),
                 "include_speaker": self.text.include_speaker,
                 "context_window": self.text.context_window,
             },
             "video": None if self.video is None else _tagged(self.video),
         }
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities this config extracts, in the canonical audio, text, video order."""
+        present = {"audio": bool(self.audio), "text": self.text is not None, "video": self.video is not None}
+        return tuple(m for m, on in present.items() if on)
 
     @property
     def hash(self) -> str:
@@ -221,15 +231,18 @@ class FeatureConfig:
         if version != FORMAT_VERSION:
             raise FeatureConfigError(f"feature config format_version {version} is not supported (this is v1)")
         _no_unknown(data, {"sample_rate", "audio", "text", "video"}, "feature config")
-        text = dict(data.get("text") or {})
-        _no_unknown(text, {"encoder", "include_speaker", "context_window"}, "text")
+        text = None if "text" in data and data["text"] is None else dict(data.get("text") or {})
+        if text is not None:
+            _no_unknown(text, {"encoder", "include_speaker", "context_window"}, "text")
         audio = [dict(part) for part in data.get("audio", [{"type": "mfcc"}])]
         for part in audio:  # configs saved before pad_to_s existed were made with the 30 s padded call
             if part.get("type") == SpeechEncoderSpec.type:
                 part.setdefault("pad_to_s", 30.0)
         return cls(
             audio=tuple(_untagged(part, AUDIO_PARTS, "audio") for part in audio),
-            text=TextSpec(
+            text=None
+            if text is None
+            else TextSpec(
                 encoder=_untagged(text.get("encoder", {"type": "hashing"}), TEXT_ENCODERS, "text encoder"),
                 include_speaker=bool(text.get("include_speaker", False)),
                 context_window=int(text.get("context_window", 0)),

@@ -74,6 +74,9 @@ class WorkItem:
     speaker: str | None
     context: tuple[Turn, ...]
     meta: dict[str, Any]
+    audio_ref: str = ""  # the paths as the manifest records them (audio relative to the processed dir)
+    media_ref: str | None = None
+    duration_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,26 +119,43 @@ def _pipeline(config: dict[str, Any], device: str, batch_size: int) -> FeaturePi
     return _PIPELINES[key]
 
 
-def input_hash(item: WorkItem) -> str:
-    """What the pickle was made from: meta, transcript, speaker, context, and the media files' size and mtime.
+FINGERPRINT_BYTES = 1 << 20  # a file's fingerprint reads at most its first and last MiB
 
-    A rebuilt manifest (a fixed transcript, a relabelled clip, a re-normalised wav) changes it,
-    so resuming never keeps features or labels made from inputs that are gone.
+
+def file_fingerprint(path: str | None) -> list | None:
+    """Size and sha256 of the content (files up to 2 MiB whole, larger ones their first and last MiB).
+
+    Content, not path or mtime: a processed folder copied or moved elsewhere keeps the same
+    fingerprints, while a re-normalised wav or a re-encoded video changes them.
     """
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            digest = hashlib.sha256(handle.read(FINGERPRINT_BYTES))
+            if size > FINGERPRINT_BYTES:
+                handle.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+                digest.update(handle.read())
+    except OSError:
+        return None
+    return [size, digest.hexdigest()]
 
-    def stat(path: str | None) -> list[int] | None:
-        try:
-            info = os.stat(path) if path else None
-        except OSError:
-            return None
-        return None if info is None else [info.st_size, info.st_mtime_ns]
 
-    facts = [item.meta, item.text, item.speaker, item.context, item.audio_path, stat(item.audio_path),
-             item.media_path, stat(item.media_path)]  # fmt: skip
+def input_hash(item: WorkItem) -> str:
+    """What the pickle was made from: meta, transcript, speaker, context, the media paths as the manifest
+    records them (audio relative to the processed dir) and the media files' content fingerprints.
+
+    A rebuilt manifest (a fixed transcript, a relabelled clip, a re-normalised wav) changes it, so
+    resuming never keeps features or labels made from inputs that are gone; moving or copying the
+    processed dir does not, so its features stay reusable.
+    """
+    facts = [item.meta, item.text, item.speaker, item.context, item.audio_ref, file_fingerprint(item.audio_path),
+             item.media_ref, file_fingerprint(item.media_path)]  # fmt: skip
     return hashlib.sha256(json.dumps(facts, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _existing(path: Path, config_hash: str, inputs: str) -> dict | None:
+def _existing(path: Path, pipeline: FeaturePipeline, inputs: str) -> dict | None:
     """The pickle at `path` if it is complete and made by this config from these inputs, else None."""
     if not path.is_file():
         return None
@@ -143,8 +163,12 @@ def _existing(path: Path, config_hash: str, inputs: str) -> dict | None:
         record = safe_load(path)
     except Exception:  # unreadable or refused (not plain data): never trusted, replaced by a fresh one
         return None
-    ok = isinstance(record, dict) and record.get("config_hash") == config_hash and record.get("input_hash") == inputs
-    return record if ok and all(k in record for k in ("audio_features", "text_features")) else None
+    ok = (
+        isinstance(record, dict)
+        and record.get("config_hash") == pipeline.config_hash
+        and record.get("input_hash") == inputs
+    )
+    return record if ok and all(FEATURE_KEYS[m] in record for m in pipeline.dims) else None
 
 
 def _failure(item: WorkItem, group: str, reason: str, file: str | None, message: str) -> Outcome:
@@ -168,13 +192,15 @@ def extract_chunk(
     """Extract and write one chunk of utterances (runs inside a joblib worker)."""
     pipeline = _pipeline(config, device, batch_size)
     outcomes: dict[str, Outcome] = {}
-    loaded: list[tuple[WorkItem, np.ndarray]] = []
+    loaded: list[tuple[WorkItem, np.ndarray | None]] = []
     fingerprints = {item.id: input_hash(item) for item in items}
     for item in items:
         group = item.meta["group"]
-        existing = None if force else _existing(Path(item.pickle_path), pipeline.config_hash, fingerprints[item.id])
+        existing = None if force else _existing(Path(item.pickle_path), pipeline, fingerprints[item.id])
         if existing is not None:
             outcomes[item.id] = Outcome(item.id, group, "skipped", face_frames=existing.get("video_face_frames"))
+        elif "audio" not in pipeline.dims:  # audio set to none: the clip is never decoded
+            loaded.append((item, None))
         else:
             try:
                 loaded.append((item, pipeline.load_waveform(item.audio_path)))
@@ -183,10 +209,11 @@ def extract_chunk(
                 outcomes[item.id] = _failure(item, group, reason, item.audio_path, str(exc))
     if loaded:
         work = [it for it, _ in loaded]
-        columns = {
-            "audio": isolated(pipeline.audio_features, [w for _, w in loaded]),
-            "text": isolated(lambda xs: _text_column(pipeline, xs), work),
-        }
+        columns = {}
+        if "audio" in pipeline.dims:
+            columns["audio"] = isolated(pipeline.audio_features, [w for _, w in loaded])
+        if "text" in pipeline.dims:
+            columns["text"] = isolated(lambda xs: _text_column(pipeline, xs), work)
         if "video" in pipeline.dims:
             columns["video"] = isolated(lambda xs: _video_column(pipeline, xs), [it.media_path for it in work])
         for row, item in enumerate(work):
@@ -277,6 +304,9 @@ def _work_items(
             speaker=r.speaker_id,
             context=contexts.get(r.id, ()),
             meta=_meta(r),
+            audio_ref=r.audio_path,
+            media_ref=r.media_path,
+            duration_s=r.duration_s,
         )
         for r in records
     ]
@@ -316,8 +346,10 @@ def _parallel(backend: str, n_jobs: int, stack: ExitStack) -> Any:
 
 
 def _chunks(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    """Work units of clips of similar length (sorted by duration), so a batch pads little or not at all."""
+    ordered = sorted(items, key=lambda item: item.duration_s)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def _versions() -> dict[str, str]:
@@ -371,7 +403,9 @@ def _extract(processed_dir: Path, out_dir: Path, config: FeatureConfig, options:
             f"{info_path} was written with a different feature config (hash {previous.get('config_hash', '?')[:12]} "
             f"vs {config.hash[:12]} now); use another --out_dir, or --force to re-extract everything here"
         )
-    items = _work_items(selected, processed_dir, out_dir, dialogue_contexts(records, config.text.context_window))
+    items = _work_items(
+        selected, processed_dir, out_dir, dialogue_contexts(records, config.text.context_window if config.text else 0)
+    )
     groups = [g for g in GROUPS if any(item.meta["group"] == g for item in items)]
 
     config_dict = config.to_dict()

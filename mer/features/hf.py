@@ -109,11 +109,8 @@ class _WindowedSpeechEncoder:
 
     def _windows(self, waveform: np.ndarray) -> list[np.ndarray]:
         size = int(self.window_s * self.sample_rate)
-        if len(waveform) < self.min_samples:
-            raise ValueError(
-                f"clip of {len(waveform)} samples is shorter than the speech encoder's "
-                f"receptive field ({self.min_samples} samples)"
-            )
+        if len(waveform) < self.min_samples:  # shorter than one frame's receptive field: padded with silence to it
+            waveform = np.pad(waveform, (0, self.min_samples - len(waveform)))
         starts = list(range(0, len(waveform), size))
         if len(starts) > 1 and len(waveform) - starts[-1] < self.min_samples:
             starts.pop()  # a too-short tail joins the previous window

@@ -52,33 +52,41 @@ def _build_audio_part(spec: Any, sample_rate: int, device: str, batch_size: int)
 
 
 class FeaturePipeline:
-    """Audio, text and (optionally) video feature extractors with fixed output widths (`dims`)."""
+    """The configured modalities' extractors, with fixed output widths (`dims`; a modality set to none is absent)."""
 
     def __init__(self, config: FeatureConfig, device: str = "cpu", batch_size: int = 16):
         self.config = config
         self.config_hash = config.hash
         pretrained_audio = any(isinstance(p, SpeechEncoderSpec) for p in config.audio)
-        if pretrained_audio or not isinstance(config.text.encoder, HashingSpec) or config.video is not None:
+        pretrained_text = config.text is not None and not isinstance(config.text.encoder, HashingSpec)
+        if pretrained_audio or pretrained_text or config.video is not None:
             from ..device import resolve_device  # imports torch, which the MFCC + hashing path never needs
 
             device = str(resolve_device(device))
         self.device = device
         self._audio_parts = [_build_audio_part(p, config.sample_rate, device, batch_size) for p in config.audio]
-        if isinstance(config.text.encoder, HashingSpec):
-            from .text import HashingTextEncoder
+        self._text = None
+        if config.text is not None:
+            encoder: Any
+            if isinstance(config.text.encoder, HashingSpec):
+                from .text import HashingTextEncoder
 
-            encoder = HashingTextEncoder(config.text.encoder)
-        else:
-            from .hf import load_text_encoder
+                encoder = HashingTextEncoder(config.text.encoder)
+            else:
+                from .hf import load_text_encoder
 
-            encoder = load_text_encoder(config.text.encoder, device, 2 * batch_size)
-        self._text = TextFeaturizer(config.text, encoder)
+                encoder = load_text_encoder(config.text.encoder, device, 2 * batch_size)
+            self._text = TextFeaturizer(config.text, encoder)
         self._video = None
         if config.video is not None:
             from .video import load_face_video_encoder
 
             self._video = load_face_video_encoder(config.video, device, 2 * batch_size)
-        self.dims: dict[str, int] = {"audio": sum(p.dim for p in self._audio_parts), "text": self._text.dim}
+        self.dims: dict[str, int] = {}
+        if self._audio_parts:
+            self.dims["audio"] = sum(p.dim for p in self._audio_parts)
+        if self._text is not None:
+            self.dims["text"] = self._text.dim
         if self._video is not None:
             self.dims["video"] = self._video.dim
 
@@ -100,6 +108,8 @@ class FeaturePipeline:
 
     def audio_features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         """(N, dims["audio"]) from mono float32 waveforms at `config.sample_rate`."""
+        if not self._audio_parts:
+            raise ValueError("this feature config has no audio part (audio was set to none)")
         parts = [part(waveforms) for part in self._audio_parts]
         return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
@@ -110,6 +120,8 @@ class FeaturePipeline:
         contexts: Sequence[Sequence[Turn]] | None = None,
     ) -> np.ndarray:
         """(N, dims["text"]); `contexts[i]` lists the earlier (speaker, text) turns of utterance i, oldest first."""
+        if self._text is None:
+            raise ValueError("this feature config has no text part (text was set to none)")
         return self._text(texts, speakers, contexts)
 
     def video_features(self, media_paths: Sequence[Path | str | None]) -> VideoFeatures:
@@ -120,18 +132,24 @@ class FeaturePipeline:
 
     def extract_one(
         self,
-        audio: Path | str | np.ndarray,
-        text: str,
+        audio: Path | str | np.ndarray | None,
+        text: str | None,
         speaker: str | None = None,
         context: Sequence[Turn] = (),
         media_path: Path | str | None = None,
     ) -> dict[str, np.ndarray]:
-        """All modalities of one utterance; `audio` is a media path or a waveform at `config.sample_rate`."""
-        waveform = self.load_waveform(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
-        out = {
-            "audio": self.audio_features([waveform])[0],
-            "text": self.text_features([text], [speaker], [tuple(context)])[0],
-        }
+        """The config's modalities of one utterance; `audio` is a media path or a waveform at `config.sample_rate`
+        (None, like `text`, only when the config leaves that modality out)."""
+        out: dict[str, np.ndarray] = {}
+        if "audio" in self.dims:
+            if audio is None:
+                raise ValueError("this feature config has an audio part, so the utterance needs audio")
+            waveform = self.load_waveform(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
+            out["audio"] = self.audio_features([waveform])[0]
+        if "text" in self.dims:
+            if text is None:
+                raise ValueError("this feature config has a text part, so the utterance needs a transcript")
+            out["text"] = self.text_features([text], [speaker], [tuple(context)])[0]
         if self._video is not None:
             out["video"] = self.video_features([media_path]).vectors[0]
         return out

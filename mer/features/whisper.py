@@ -127,6 +127,7 @@ class WhisperFrameEncoder:
                     encoded[i] = hidden[row, : frame_count(len(pieces[i]))]
         frames: list[list[np.ndarray]] = [[] for _ in waveforms]
         for clip, piece_frames in zip(owners, encoded, strict=True):
+            assert piece_frames is not None  # every piece belongs to exactly one batch above
             frames[clip].append(piece_frames)
         return [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in frames]
 

@@ -197,11 +197,11 @@ class Predictor:
         if hasattr(self.pipeline, "specs"):  # fine-tuned: the model's own encoders
             return [(m, f"{spec.model} ({spec.mode}, {spec.pooling})") for m, spec in self.pipeline.specs.items()]
         config = self.pipeline.config
-        text = config.text.encoder
-        names = [
-            ("audio", "+".join(getattr(p, "model", p.type) for p in config.audio)),
-            ("text", getattr(text, "model", text.type)),
-        ]
+        names = []
+        if config.audio:
+            names.append(("audio", "+".join(getattr(p, "model", p.type) for p in config.audio)))
+        if config.text is not None:
+            names.append(("text", getattr(config.text.encoder, "model", config.text.encoder.type)))
         if config.video is not None:
             names.append(("video", config.video.encoder))
         return names
@@ -212,7 +212,8 @@ class Predictor:
 
     @property
     def context_window(self) -> int:
-        return self.pipeline.config.text.context_window if self.uses_text else 0
+        text = self.pipeline.config.text
+        return text.context_window if self.uses_text and text is not None else 0
 
     def predict(
         self,
@@ -601,7 +602,7 @@ def _encoder_entries(config: dict) -> list[tuple[str, str, dict, str]]:
 
 def _used_config(checkpoint: Mapping, source: str, encoders: Mapping[str, str]) -> dict:
     """The checkpoint's feature config with `encoders` applied and the parts the model does not read
-    replaced by cheap stand-ins, so a missing unused encoder cannot block prediction."""
+    left out (as `--<modality>_model none` does), so a missing unused encoder cannot block prediction."""
     if not checkpoint.get("feature_config"):
         raise PredictionError(
             f"{source}: the checkpoint records no feature config (its training features carried none), so the "
@@ -619,11 +620,11 @@ def _used_config(checkpoint: Mapping, source: str, encoders: Mapping[str, str]) 
         for holder, key in targets:
             holder[key] = str(location)
     if "text" not in modalities:
-        config["text"] = {"encoder": {"type": "hashing"}, "include_speaker": False, "context_window": 0}
+        config["text"] = None
     if "video" not in modalities:
         config["video"] = None
     if "audio" not in modalities:
-        config["audio"] = [{"type": "mfcc"}]
+        config["audio"] = []
     return config
 
 

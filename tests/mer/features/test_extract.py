@@ -125,6 +125,20 @@ def test_resume_redoes_utterances_whose_manifest_entry_or_audio_changed(small_co
     )
 
 
+def test_a_processed_dir_moved_elsewhere_keeps_its_features_reusable(small_corpus, tmp_path):
+    import shutil
+
+    out = tmp_path / "F"
+    assert _run(small_corpus, out) == 0
+    moved = tmp_path / "elsewhere" / "processed"
+    shutil.move(small_corpus, moved)  # new absolute paths and (for a copy) new mtimes; the same content
+    shutil.copytree(moved, small_corpus)
+    shutil.rmtree(moved)
+    assert _run(small_corpus, out) == 0
+    info = json.loads((out / "feature_info.json").read_text())
+    assert info["timing"]["extracted"] == 0 and info["timing"]["skipped_existing"] == 26
+
+
 def test_a_different_config_is_refused_unless_forced(small_corpus, tmp_path, capsys):
     out = tmp_path / "F"
     assert _run(small_corpus, out) == 0

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from mer.features.cli import extract_hf_main
-from mer.features.config import SpeechEncoderSpec, TextEncoderSpec
+from mer.features.config import FeatureConfig, SpeechEncoderSpec, TextEncoderSpec
 from mer.features.hf import load_image_encoder, load_speech_encoder, load_text_encoder, masked_pool
 from mer.features.packaged import ModelNotAvailableError, packaged_path
 from mer.features.safe_pickle import safe_load
+from mer_builder.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from tests.mer.features.conftest import MELD_DIALOGUE
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
@@ -58,8 +59,9 @@ def test_long_clips_are_encoded_in_windows_pooled_over_all_their_frames(tiny_mod
     expected = (whole(windows) * frames[:, None]).sum(0) / frames.sum()
     np.testing.assert_allclose(windowed, expected, atol=1e-5)
     assert np.abs(whole([clip])[0] - windowed).max() > 1e-4  # the windows were really encoded separately
-    with pytest.raises(ValueError, match="shorter than the speech encoder's receptive field"):
-        encoder([clip[:20]])
+    short = encoder([clip[:20]])  # shorter than the receptive field: padded with silence to it, not failed
+    assert np.isfinite(short).all()
+    np.testing.assert_allclose(short, encoder([np.pad(clip[:20], (0, encoder.min_samples - 20))]), atol=1e-6)
 
 
 def test_layer_choice_and_its_range(tiny_models):
@@ -160,3 +162,56 @@ def test_offline_defaults_run_with_no_model_arguments(small_corpus, tmp_path):
     encoder = load_speech_encoder(SpeechEncoderSpec())
     clips = _clips(0.7, 2.0)  # a clip's frames never depend on its batch mates
     np.testing.assert_allclose(encoder(clips)[0], encoder(clips[:1])[0], atol=1e-4)
+
+
+def test_a_modality_set_to_none_is_never_computed_and_training_uses_the_rest(small_corpus, tmp_path, tiny_models,
+                                                                             capsys):  # fmt: skip
+    from mer.api import pack
+    from mer.commands import train_main
+    from mer.features.store import open_feature_store
+
+    records = read_manifest(small_corpus / MANIFEST_NAME)
+    (small_corpus / records[0].audio_path).unlink()  # audio none: the clip is never decoded, so this is no failure
+    out = tmp_path / "F"
+    assert _hf(small_corpus, out, "--audio_model", "none", "--text_model", str(tiny_models["bert"])) == 0
+    info = json.loads((out / "feature_info.json").read_text())
+    assert info["dims"] == {"text": 32} and info["config"]["audio"] == [] and info["n_failed"] == 0
+    item = safe_load(out / records[0].group / f"{records[0].id}.pkl")
+    assert "audio_features" not in item and item["text_features"].shape == (32,)
+    packed = pack(out, tmp_path / "M", quiet=True)
+    assert {info["modalities"] == ["text"] for info in packed.values()} == {True}
+    assert open_feature_store(tmp_path / "M" / "train").modalities == ("text",)
+
+    sets = [f"data.features_dir={tmp_path / 'M'}", f"experiment.output_dir={tmp_path / 'runs'}", "model.hidden_dim=16",
+            "training.epochs=2", "training.num_threads=1"]  # fmt: skip
+    assert train_main(["--run_name", "t", "--quiet", "--modalities", "T", "--set", *sets]) == 0
+    assert (tmp_path / "runs" / "t" / "seed1" / "checkpoints" / "best.pt").is_file()
+    capsys.readouterr()
+    assert train_main(["--run_name", "at", "--quiet", "--modalities", "A", "T", "--set", *sets]) == 2
+    assert "asks for ['audio']" in capsys.readouterr().err
+
+
+def test_text_none_keeps_utterances_without_a_transcript_and_all_none_is_refused(small_corpus, tmp_path, tiny_models,
+                                                                                  capsys):  # fmt: skip
+    records = read_manifest(small_corpus / MANIFEST_NAME)
+    records[0].text, records[0].notes = "", ["transcript lost"]  # no transcript: no failure without text
+    write_manifest(records, small_corpus / MANIFEST_NAME)
+    out = tmp_path / "F"
+    assert _hf(small_corpus, out, "--audio_model", str(tiny_models["wavlm_layer"]), "--text_model", "none") == 0
+    info = json.loads((out / "feature_info.json").read_text())
+    assert info["dims"] == {"audio": 64} and info["config"]["text"] is None and info["n_failed"] == 0
+    assert FeatureConfig.from_dict(info["config"]).modalities == ("audio",)
+    assert "text_features" not in safe_load(out / records[0].group / f"{records[0].id}.pkl")
+    assert _hf(small_corpus, tmp_path / "G", "--audio_model", "none", "--text_model", "none") == 2
+    assert "nothing to extract" in capsys.readouterr().err
+    assert not (tmp_path / "G").exists()
+
+
+def test_packaged_names_each_modalitys_offline_default():
+    from mer.features.cli import _model, extract_hf_parser
+
+    args = extract_hf_parser().parse_args(["--processed_dir", "P", "--out_dir", "F"])
+    assert (args.audio_model, args.text_model, args.video_model) == ("packaged", "packaged", "none")
+    assert _model("packaged", SpeechEncoderSpec.model) == "packaged:whisper-tiny.en"
+    assert _model("packaged", TextEncoderSpec.model) == "packaged:all-MiniLM-L6-v2"
+    assert _model("microsoft/wavlm-base", SpeechEncoderSpec.model) == "microsoft/wavlm-base"
