@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mer_builder.parallel import BACKENDS, ExecutorError, SharedFilesystemError
+
 from .config import (
     EgemapsSpec,
     FaceVideoSpec,
@@ -39,6 +41,8 @@ EXPECTED_ERRORS = (
     FeatureConfigError,
     FileNotFoundError,
     ImportError,
+    ExecutorError,  # the backend cannot be used (package missing, scheduler unreachable)
+    SharedFilesystemError,  # a cluster worker cannot see --processed_dir or --out_dir
     pickle.UnpicklingError,  # includes a refused (code-running) pickle
 )
 
@@ -61,9 +65,27 @@ def _common_parser(description: str) -> argparse.ArgumentParser:
         help="add a block encoding the K previous utterances of the dialogue (MELD, IEMOCAP); 0 = off",
     )
     run = parser.add_argument_group("run")
-    run.add_argument("--num_workers", type=int, default=1, help="parallel worker processes (-1 = all cores)")
-    run.add_argument("--backend", default="loky", help="joblib backend: loky, multiprocessing, threading, dask, ray")
-    run.add_argument("--chunk_size", type=int, default=64, help="utterances per work unit (batched together)")
+    run.add_argument(
+        "--num_workers",
+        type=int,
+        default=1,
+        help="parallel worker processes (-1 = all cores); with --backend dask or ray and no cluster address, the "
+        "size of the local cluster started",
+    )
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where tasks run: local processes, a Dask cluster or a Ray cluster; dask and ray need --processed_dir "
+        "and --out_dir on a filesystem every worker shares (see docs/scaling.md)",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler for --backend dask (default: DASK_SCHEDULER_ADDRESS, else a LocalCluster); "
+        "Ray reads RAY_ADDRESS",
+    )
+    run.add_argument("--chunk_size", type=int, default=64, help="utterances per task (batched together)")
     run.add_argument("--force", action="store_true", help="re-extract even pickles made by the same config")
     run.add_argument("--max_failure_rate", type=float, default=0.01, help="fail the run above this share of failures")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -93,6 +115,7 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
         groups=_groups(args.splits),
         num_workers=args.num_workers,
         backend=args.backend,
+        scheduler=args.scheduler,
         chunk_size=args.chunk_size,
         force=args.force,
         quiet=args.quiet,

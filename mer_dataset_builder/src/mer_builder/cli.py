@@ -19,14 +19,14 @@ from .download import DownloadError, quiet_downloads
 from .labels import POLICY_CHOICES, LabelPolicy
 from .manifest import CORPORA, CORPUS_ALIASES, MANIFEST_NAME
 from .normalise import AUDIO_FAILURE_POLICIES
-from .parallel import default_num_workers
+from .parallel import BACKENDS, ExecutorError, default_num_workers
 from .pipeline import REPORT_NAME, STATS_NAME, BuildOptions, CorpusOutcome, OutputDirError, prepare
 from .recipes import canonical_name
 from .recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
 from .validate import CheckResult, integrity, validate
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
-USER_ERRORS = (CorpusError, AudioDecodeError, DownloadError, OutputDirError, OSError, ValueError)
+USER_ERRORS = (CorpusError, AudioDecodeError, DownloadError, OutputDirError, ExecutorError, OSError, ValueError)
 MAX_LISTED_WARNINGS = 10
 AUDIO_COUNT_NAMES = {"normalised": "normalised", "reused": "reused (unchanged since the last run)",
                      "replaced_with_silence": "replaced with silence", "dropped": "dropped (bad audio)",
@@ -76,7 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
                          "(still exit 1 at the end)")  # fmt: skip
     workers = _Parser(add_help=False)
     workers.add_argument("--num_workers", type=int, default=default_num_workers(),
-                         help="worker processes for audio (default: the CPUs available, %(default)s here)")  # fmt: skip
+                         help="worker processes for audio; with --backend dask or ray and no cluster address, "
+                         "the size of the local cluster started (default: the CPUs here, %(default)s)")  # fmt: skip
+    engine = _Parser(add_help=False)
+    engine.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where audio tasks run: local processes, a Dask cluster or a Ray cluster; dask and ray "
+        "need --raw_dir and --out_dir on a filesystem every worker shares (default: %(default)s)",
+    )
+    engine.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler to use with --backend dask (default: DASK_SCHEDULER_ADDRESS, else a "
+                        "LocalCluster of --num_workers processes); Ray reads RAY_ADDRESS")  # fmt: skip
     build = _Parser(add_help=False)
     for name, choices in POLICY_CHOICES.items():
         corpus, label = name.split("_", 1)
@@ -101,13 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "instructions for gated ones; skip corpora already under --raw_dir", [datasets, raw])  # fmt: skip
     download.add_argument("--force", action="store_true", help="download again even if the corpus is present")
     add("prepare", _cmd_prepare, "normalise audio, assign splits, write the manifest, stats and build report",
-        [datasets, raw, out, build, workers, failure])  # fmt: skip
+        [datasets, raw, out, build, workers, engine, failure])  # fmt: skip
     add("validate", _cmd_validate, "check the manifest (schema, labels, transcripts, ids, speaker-disjoint splits, "
         "audio present); exit 2 on any failure", [datasets, out])  # fmt: skip
     add("integrity", _cmd_integrity, "decode every audio file and check rate, channels, format and duration; "
         "exit 2 on any failure", [datasets, out, workers])  # fmt: skip
     add("all", _cmd_all, "download (where possible) -> prepare -> validate -> integrity",
-        [datasets, raw, out, build, workers, failure])  # fmt: skip
+        [datasets, raw, out, build, workers, engine, failure])  # fmt: skip
     demo = add("demo", _cmd_demo, "write a small synthetic corpus for each corpus in its exact native layout "
                "under OUT_DIR/raw", [datasets])  # fmt: skip
     demo.add_argument("--out_dir", type=Path, required=True, help="the demo goes to OUT_DIR/raw")
@@ -180,7 +192,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _build_options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(
         raw_dir=args.raw_dir, out_dir=args.out_dir, policy=LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES}),
-        audio_failure=args.audio_failure, num_workers=args.num_workers, seed=args.seed, force=args.force,
+        audio_failure=args.audio_failure, num_workers=args.num_workers, backend=args.backend,
+        scheduler=args.scheduler, seed=args.seed, force=args.force,
         continue_on_error=args.continue_on_error, quiet=args.quiet,
     )  # fmt: skip
 

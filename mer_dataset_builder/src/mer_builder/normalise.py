@@ -73,6 +73,11 @@ def normalise_one(job: AudioJob) -> AudioResult:
     return AudioResult(job.key, duration_of(len(samples)), os.path.getsize(job.dest), error, replaced=error is not None)
 
 
+def normalise_task(jobs: list[AudioJob]) -> list[AudioResult]:
+    """One task for an executor: a group of files normalised one after the other."""
+    return [normalise_one(job) for job in jobs]
+
+
 class AudioJournal:
     """What has been normalised for one corpus, keyed by native id; appended as files finish."""
 
@@ -137,12 +142,14 @@ class AudioJournal:
 
 
 def journal_results(
-    jobs: list[AudioJob], journal: AudioJournal, results: Iterator[AudioResult]
+    jobs: list[AudioJob], journal: AudioJournal, tasks: Iterable[list[AudioResult]]
 ) -> Iterator[AudioResult]:
-    """Pass worker results through, journaling each written file the moment it arrives."""
+    """Pass the results of finished tasks through one by one, journaling every file a task wrote the moment
+    the task arrives (before the caller sees any of them: if it stops at a failure, nothing written is lost)."""
     by_key = {job.key: job for job in jobs}
-    for result in results:
-        job = by_key.pop(result.key)
-        if result.ok:
-            journal.record(job, result)
-        yield result
+    for results in tasks:
+        for result in results:
+            job = by_key.pop(result.key)
+            if result.ok:
+                journal.record(job, result)
+        yield from results

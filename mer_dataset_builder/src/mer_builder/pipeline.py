@@ -39,9 +39,9 @@ from .normalise import (
     AudioJournal,
     AudioResult,
     journal_results,
-    normalise_one,
+    normalise_task,
 )
-from .parallel import WorkerPool
+from .parallel import BACKENDS, Executor, cut_tasks, open_executor, task_size
 from .recipes.common import CorpusError, ParseContext, Utterance
 from .splits import assign_speaker_splits
 
@@ -66,6 +66,8 @@ class BuildOptions:
     policy: LabelPolicy = field(default_factory=LabelPolicy)
     audio_failure: str = "drop"
     num_workers: int = 1
+    backend: str = "local"  # where audio tasks run: local, dask or ray (see mer_builder.parallel)
+    scheduler: str | None = None  # a Dask scheduler address (else DASK_SCHEDULER_ADDRESS, else a LocalCluster)
     seed: int = 0
     force: bool = False
     continue_on_error: bool = False
@@ -74,6 +76,8 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if self.audio_failure not in AUDIO_FAILURE_POLICIES:
             raise ValueError(f"--audio_failure must be one of {AUDIO_FAILURE_POLICIES}, got {self.audio_failure!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
 @dataclass
@@ -123,9 +127,10 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
     """Prepare each corpus (a CLI name or a recipe) in turn; a failure stops the run unless `continue_on_error`."""
     claim_out_dir(options.out_dir)
     outcomes = []
-    with WorkerPool(options.num_workers) as pool:
+    shared = {"inputs": {"--raw_dir": options.raw_dir}, "outputs": {"--out_dir": options.out_dir}}
+    with open_executor(options.backend, options.num_workers, options.scheduler, **shared) as executor:
         for name in names:
-            outcome = prepare_corpus(name, options, pool)
+            outcome = prepare_corpus(name, options, executor)
             outcomes.append(outcome)
             publish(options.out_dir)
             if outcome.error and not options.continue_on_error:
@@ -133,7 +138,7 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
     return outcomes
 
 
-def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) -> CorpusOutcome:
+def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor) -> CorpusOutcome:
     """Run one corpus end to end; a `CorpusError` becomes a failed outcome with its report written."""
     recipe = recipes.get_recipe(name) if isinstance(name, str) else name
     corpus = recipe.CORPUS
@@ -146,7 +151,7 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) 
         report["corpus_dir"] = str(corpus_dir)
         utterances = _checked_utterances(recipe.parse(corpus_dir, ctx), ctx, options.quiet)
         splits = _splits(utterances, corpus, options.seed)
-        records, audio_counts = _normalise_corpus(utterances, splits, options, pool, ctx, audio_failures)
+        records, audio_counts = _normalise_corpus(utterances, splits, options, executor, ctx, audio_failures)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
         report.update(
             parsed=len(utterances), records=len(records), audio=audio_counts,
@@ -223,7 +228,7 @@ def _normalise_corpus(
     utterances: list[Utterance],
     splits: dict[str, str],
     options: BuildOptions,
-    pool: WorkerPool,
+    executor: Executor,
     ctx: ParseContext,
     audio_failures: list[dict],
 ) -> tuple[list[ManifestRecord], dict[str, int]]:
@@ -231,7 +236,7 @@ def _normalise_corpus(
 
     `audio_failures` is filled as failures arrive, so a failure that stops the corpus is still reported.
     """
-    audio_dir = Path(options.out_dir) / AUDIO_DIR / ctx.corpus
+    audio_dir = Path(options.out_dir).resolve() / AUDIO_DIR / ctx.corpus  # absolute: workers may run elsewhere
     replace = options.audio_failure == "replace_with_silence"
     counts = dict.fromkeys(("normalised", "reused", "replaced_with_silence", "dropped", "failed"), 0)
     by_key = {u.native_id: u for u in utterances}
@@ -245,7 +250,8 @@ def _normalise_corpus(
                 reused.append(result)
             else:
                 todo.append(job)
-        fresh = journal_results(todo, journal, pool.imap_unordered(normalise_one, todo))
+        tasks = cut_tasks(todo, task_size(len(todo), executor.slots))
+        fresh = journal_results(todo, journal, executor.map_tasks(normalise_task, tasks))
         with tqdm(total=len(utterances), desc=f"{ctx.corpus}: audio", unit=" file", disable=options.quiet) as bar:
             for result in itertools.chain(reused, fresh):
                 bar.update(1)

@@ -8,6 +8,7 @@ rather than stopping at the first, and summarise counts per corpus x split.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from .audio import TARGET_SR
 from .manifest import CORPORA, MANIFEST_NAME, SPLITS, ManifestRecord
-from .parallel import WorkerPool
+from .parallel import LocalExecutor, cut_tasks, task_size
 
 # Corpora whose splits come from the corpus itself (MELD's official ones), so speakers may recur across them.
 OFFICIAL_SPLIT_DATASETS: frozenset[str] = frozenset({"MELD"})
@@ -198,6 +199,11 @@ def check_audio_file(item: _AudioCheck) -> tuple[_AudioCheck, str | None]:
     return item, (f"{item.path}: {'; '.join(wrong)}" if wrong else None)
 
 
+def check_audio_files(items: list[_AudioCheck]) -> list[tuple[_AudioCheck, str | None]]:
+    """One task: a group of files checked one after the other."""
+    return [check_audio_file(item) for item in items]
+
+
 def integrity(
     out_dir: Path, datasets: Iterable[str] | None = None, num_workers: int = 1, quiet: bool = False
 ) -> CheckResult:
@@ -209,8 +215,9 @@ def integrity(
         result.count(record)
         items.append(_AudioCheck(record.id, record.dataset, record.split, str(out_dir / record.audio_path),
                                  record.duration_s))  # fmt: skip
-    with WorkerPool(num_workers) as pool:
-        checked = pool.imap_unordered(check_audio_file, items)
+    with LocalExecutor(num_workers) as executor:
+        tasks = cut_tasks(items, task_size(len(items), executor.slots))
+        checked = itertools.chain.from_iterable(executor.map_tasks(check_audio_files, tasks))
         for item, problem in tqdm(checked, total=len(items), desc="integrity", unit=" file", disable=quiet):
             if problem:
                 result.fail(item.dataset, item.split, item.id, problem)
