@@ -121,8 +121,13 @@ def load_audio(path: Path | str, target_sr: int | None = TARGET_SR) -> tuple[np.
     if not np.all(np.isfinite(samples)):
         raise AudioDecodeError(f"{path}: decoded samples contain NaN or inf")
     if target_sr is not None and sr != target_sr:
-        samples = soxr.resample(samples, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
-        sr = target_sr
+        resampled = soxr.resample(samples, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+        if resampled.size == 0:  # shorter than one output sample: nothing of it survives the rate change
+            raise AudioDecodeError(
+                f"{path}: too short: {samples.size} sample{'s' * (samples.size != 1)} at {sr} Hz "
+                f"is less than one sample at {target_sr} Hz"
+            )
+        samples, sr = resampled, target_sr
     return samples, sr
 
 
@@ -143,7 +148,7 @@ def wav_bytes(
     `chunks_before_data` ((id, payload) pairs) lets the demo reproduce the extra chunks real corpora carry.
     """
     frames = np.asarray(samples, dtype=np.float32)
-    frames = frames.reshape(len(frames), -1)
+    frames = frames[:, None] if frames.ndim == 1 else frames
     channels = frames.shape[1]
     pcm = np.round(np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     fmt = struct.pack("<HHIIHH", 1, channels, sr, sr * channels * 2, channels * 2, 16)

@@ -30,7 +30,8 @@ USER_ERRORS = (CorpusError, AudioDecodeError, DownloadError, OutputDirError, Exe
 MAX_LISTED_WARNINGS = 10
 AUDIO_COUNT_NAMES = {"normalised": "normalised", "reused": "reused (unchanged since the last run)",
                      "replaced_with_silence": "replaced with silence", "dropped": "dropped (bad audio)",
-                     "failed": "failed"}  # fmt: skip
+                     "failed": "failed",
+                     "clipped": "clipped (samples above full scale; noted on the record)"}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,6 +161,9 @@ def _download_stage(names: list[str], raw_dir: Path, force: bool, quiet: bool) -
                 available.append(name)
                 continue
             except CorpusLayoutError as exc:
+                if exc.found_at is not None:  # it is here, misplaced: moving it fixes that, a download does not
+                    failures.append(exc)
+                    continue
                 print(f"{recipe.CORPUS}: not found ({exc.reason})")
         try:
             with quiet_downloads(quiet):

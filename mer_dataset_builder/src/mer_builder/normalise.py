@@ -42,6 +42,7 @@ class AudioResult:
     error: str | None  # why the source could not be decoded (without the path), also set when replaced
     replaced: bool = False
     reused: bool = False
+    note: str | None = None  # what was changed to fit PCM16 (samples above full scale clipped), for the record
 
     @property
     def ok(self) -> bool:
@@ -57,6 +58,21 @@ def decode_reason(exc: AudioDecodeError, source: str) -> str:
     return str(exc).removeprefix(f"{source}: ")
 
 
+def clipping_note(samples: np.ndarray) -> str | None:
+    """Say how many samples lie beyond full scale (float sources above 1.0, resampling overshoot of
+    clipped recordings): PCM16 cannot hold them, so they are clipped, and the record should say so."""
+    over = int(np.count_nonzero(np.abs(samples) > 1.0))
+    if not over:
+        return None
+    peak = float(np.abs(samples).max())
+    return f"{over} of {len(samples)} samples above full scale (peak {peak:.3g}) were clipped to [-1, 1]"
+
+
+def silence_seconds(expected_s: float | None) -> float:
+    """Length of the silence that replaces unusable audio: the stated duration when it is a real length."""
+    return expected_s if expected_s is not None and expected_s >= 1 / TARGET_SR else DEFAULT_SILENCE_S
+
+
 def normalise_one(job: AudioJob) -> AudioResult:
     """Decode, downmix and resample one source into its 16 kHz PCM16 wav (runs in a worker)."""
     try:
@@ -70,7 +86,10 @@ def normalise_one(job: AudioJob) -> AudioResult:
         write_wav(Path(job.dest), samples, TARGET_SR)
     except Exception as exc:  # a full disk or a read-only folder: say which file, from inside the worker
         raise OSError(f"{job.dest}: cannot write the normalised audio ({type(exc).__name__}: {exc})") from exc
-    return AudioResult(job.key, duration_of(len(samples)), os.path.getsize(job.dest), error, replaced=error is not None)
+    return AudioResult(
+        job.key, duration_of(len(samples)), os.path.getsize(job.dest), error, replaced=error is not None,
+        note=clipping_note(samples),
+    )  # fmt: skip
 
 
 def normalise_task(jobs: list[AudioJob]) -> list[AudioResult]:
@@ -108,7 +127,7 @@ class AudioJournal:
             return None
         return AudioResult(
             job.key, entry["duration_s"], entry["wav_size"], entry.get("error"), replaced=bool(entry.get("error")),
-            reused=True,
+            reused=True, note=entry.get("note"),
         )  # fmt: skip
 
     def record(self, job: AudioJob, result: AudioResult) -> None:
@@ -116,6 +135,8 @@ class AudioJournal:
                  "wav_size": result.wav_size, "duration_s": result.duration_s}  # fmt: skip
         if result.error:
             entry["error"] = result.error
+        if result.note:
+            entry["note"] = result.note
         self.entries[job.key] = entry
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)

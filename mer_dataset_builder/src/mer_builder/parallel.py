@@ -21,6 +21,7 @@ and safe to fork even when the parent runs threads (progress bars).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -77,6 +78,25 @@ def _some_entries(folder: Path, n: int = 3) -> tuple[str, ...]:
             return tuple(entry.name for entry in itertools.islice(entries, n))
     except OSError:
         return ()
+
+
+def _leave_quietly_if_orphaned(target: Callable[..., None], *args: object) -> None:
+    """Run a pool worker's loop; if its parent is gone (killed with -9, so it could not stop the workers),
+    sending the finished task's result fails, and the worker exits without a traceback: there is nobody
+    left to tell, and one BrokenPipeError traceback per worker would bury the parent's own last words."""
+    try:
+        target(*args)
+    except (BrokenPipeError, ConnectionResetError):
+        raise SystemExit(0) from None
+
+
+class _Pool(Pool):
+    """A `multiprocessing` pool whose workers leave quietly when the parent dies under them."""
+
+    @staticmethod
+    def Process(ctx, *args, **kwds):  # the name Pool looks up
+        kwds["target"] = functools.partial(_leave_quietly_if_orphaned, kwds["target"])
+        return ctx.Process(*args, **kwds)
 
 
 def default_num_workers() -> int:
@@ -180,7 +200,7 @@ class LocalExecutor(Executor):
             if "forkserver" in methods:
                 context.set_forkserver_preload(PRELOAD)
             threads = max(1, default_num_workers() // self.slots)
-            self._pool = context.Pool(self.slots, initializer=_local_worker_init, initargs=(threads,))
+            self._pool = _Pool(self.slots, initializer=_local_worker_init, initargs=(threads,), context=context)
         return self._pool
 
     def close(self, wait: bool = True) -> None:

@@ -34,12 +34,12 @@ from .labels import EMOTIONS, LABEL_OF, LabelPolicy
 from .manifest import MANIFEST_NAME, SPLITS, ManifestRecord, group_of, iter_manifest, write_manifest
 from .normalise import (
     AUDIO_FAILURE_POLICIES,
-    DEFAULT_SILENCE_S,
     AudioJob,
     AudioJournal,
     AudioResult,
     journal_results,
     normalise_task,
+    silence_seconds,
 )
 from .parallel import BACKENDS, Executor, cut_tasks, open_executor, task_size
 from .recipes.common import CorpusError, ParseContext, Utterance
@@ -152,6 +152,8 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
         utterances = _checked_utterances(recipe.parse(corpus_dir, ctx), ctx, options.quiet)
         splits = _splits(utterances, corpus, options.seed)
         records, audio_counts = _normalise_corpus(utterances, splits, options, executor, ctx, audio_failures)
+        if utterances and not records:
+            raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
         report.update(
             parsed=len(utterances), records=len(records), audio=audio_counts,
@@ -165,6 +167,18 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
     report.update(drops=ctx.drops, problems=ctx.problems, audio_failures=audio_failures)
     atomic_write_json(_corpora_dir(options.out_dir) / f"{corpus}{REPORT_SUFFIX}", report)
     return CorpusOutcome(corpus, report, error)
+
+
+def _nothing_kept(corpus: str, parsed: int, audio_failures: list[dict], policy: str) -> CorpusError:
+    """A corpus whose every utterance lost its audio is a failed build, not an empty success."""
+    first = min(audio_failures, key=lambda e: e["file"], default={"file": None, "reason": "no audio"})
+    return CorpusError(
+        corpus,
+        first["file"],
+        f"{first['reason']}, and so did all {parsed} utterances: no record was kept (--audio_failure {policy}); "
+        "put the media where the corpus layout expects it, or pass --audio_failure replace_with_silence "
+        "to keep the records with silent audio (for text-only use)",
+    )
 
 
 def _corpora_dir(out_dir: Path) -> Path:
@@ -238,13 +252,13 @@ def _normalise_corpus(
     """
     audio_dir = Path(options.out_dir).resolve() / AUDIO_DIR / ctx.corpus  # absolute: workers may run elsewhere
     replace = options.audio_failure == "replace_with_silence"
-    counts = dict.fromkeys(("normalised", "reused", "replaced_with_silence", "dropped", "failed"), 0)
+    counts = dict.fromkeys(("normalised", "reused", "replaced_with_silence", "dropped", "failed", "clipped"), 0)
     by_key = {u.native_id: u for u in utterances}
     records: list[ManifestRecord] = []
     with AudioJournal(_corpora_dir(options.out_dir) / f"{ctx.corpus}{JOURNAL_SUFFIX}") as journal:
         todo, reused = [], []
         for u in utterances:
-            job = _job(u, audio_dir, (u.expected_duration_s or DEFAULT_SILENCE_S) if replace else None)
+            job = _job(u, audio_dir, silence_seconds(u.expected_duration_s) if replace else None)
             result = None if options.force else journal.reusable(job, allow_replaced=replace)
             if result:
                 reused.append(result)
@@ -260,6 +274,8 @@ def _normalise_corpus(
                     counts["reused"] += 1
                 elif result.ok and not result.replaced:
                     counts["normalised"] += 1
+                if result.note:
+                    counts["clipped"] += 1
                 if result.error:
                     action = "replaced_with_silence" if result.replaced else _FAILURE_ACTION[options.audio_failure]
                     counts[action] += 1
@@ -288,6 +304,8 @@ def _job(u: Utterance, audio_dir: Path, silence_s: float | None) -> AudioJob:
 
 def _record(u: Utterance, split: str, result: AudioResult) -> ManifestRecord:
     notes = list(u.notes)
+    if result.note:
+        notes.append(result.note)
     if result.replaced:
         notes.append(
             f"audio replaced with {result.duration_s:g} s of silence because the source could not be used: "

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .audio import TARGET_SR
 from .manifest import CORPORA, MANIFEST_NAME, SPLITS, ManifestRecord
 from .parallel import LocalExecutor, cut_tasks, task_size
+from .pipeline import CORPORA_DIR, REPORT_SUFFIX
 
 # Corpora whose splits come from the corpus itself (MELD's official ones), so speakers may recur across them.
 OFFICIAL_SPLIT_DATASETS: frozenset[str] = frozenset({"MELD"})
@@ -115,11 +116,23 @@ def _records(out_dir: Path, datasets: Iterable[str] | None, result: CheckResult)
                 yield record
 
 
-def _require_present(result: CheckResult, datasets: tuple[str, ...] | None) -> None:
+def _why_absent(out_dir: Path, dataset: str) -> str:
+    """Why a corpus has no records: never prepared here, or its last prepare failed (the report says why)."""
+    report_path = out_dir / CORPORA_DIR / f"{dataset}{REPORT_SUFFIX}"
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no records; prepare this corpus first"
+    if report.get("status") == "failed":
+        return f"no records: its last prepare failed ({report.get('error')}; see {report_path})"
+    return f"no records: its last prepare kept none (see {report_path})"
+
+
+def _require_present(result: CheckResult, datasets: tuple[str, ...] | None, out_dir: Path) -> None:
     """Every requested corpus has records (and, when none was named, the manifest has some)."""
     present = {dataset for (dataset, _), cell in result.cells.items() if cell.utterances}
     for dataset in sorted(set(datasets or ()) - present):
-        result.fail(dataset, None, MANIFEST_NAME, "no records; prepare this corpus first")
+        result.fail(dataset, None, MANIFEST_NAME, _why_absent(out_dir, dataset))
     if datasets is None and not present:
         result.fail("manifest", None, MANIFEST_NAME, "no records; prepare a corpus first")
 
@@ -163,7 +176,7 @@ def validate(out_dir: Path, datasets: Iterable[str] | None = None) -> CheckResul
             if len(splits) > 1:
                 ordered = [s for s in SPLITS if s in splits]
                 result.fail(dataset, ordered[-1], f"speaker {speaker}", f"appears in splits {', '.join(ordered)}")
-    _require_present(result, datasets)
+    _require_present(result, datasets, out_dir)
     return result
 
 
@@ -222,5 +235,5 @@ def integrity(
             if problem:
                 result.fail(item.dataset, item.split, item.id, problem)
     result.issues.sort(key=lambda issue: (issue.dataset, issue.where))
-    _require_present(result, datasets)
+    _require_present(result, datasets, out_dir)
     return result

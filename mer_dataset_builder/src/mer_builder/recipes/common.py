@@ -40,7 +40,15 @@ class CorpusError(Exception):
 
 
 class CorpusLayoutError(CorpusError):
-    """The corpus folder is missing or not in the native layout the recipe expects."""
+    """The corpus folder is missing or not in the native layout the recipe expects.
+
+    `found_at` is where the corpus was found instead (one folder too deep, under another name):
+    it is there, only misplaced, so it should be moved rather than downloaded again.
+    """
+
+    def __init__(self, corpus: str, path: Path | str | None, reason: str, found_at: Path | None = None):
+        super().__init__(corpus, path, reason)
+        self.found_at = found_at
 
 
 class ManualDownloadRequired(CorpusError):

@@ -58,26 +58,27 @@ def find_under(root: Path, name: str, want_dir: bool, depth: int = 3) -> Path | 
     return None
 
 
-def _hint(raw_dir: Path, folder: str, is_root: Callable[[Path], bool]) -> str:
+def _hint(raw_dir: Path, folder: str, is_root: Callable[[Path], bool]) -> tuple[str, Path | None]:
+    """(how to fix the layout, where the corpus was found instead) or ("", None) when it is nowhere near."""
     expected = raw_dir / folder
     for found in _folders(expected, NESTED_SEARCH_DEPTH):
         if found != expected and is_root(found):
             deeper = DEPTH_WORDS[len(found.relative_to(expected).parts)]
-            return f"; it is {deeper} deeper, at {found}: move the contents of that folder up into {expected}"
+            return f"; it is {deeper} deeper, at {found}: move the contents of that folder up into {expected}", found
     if is_root(raw_dir):
         return (
             f"; --raw_dir {raw_dir} is the corpus folder itself: pass its parent as --raw_dir"
             f" and name the corpus folder {folder!r}"
-        )
+        ), raw_dir
     for candidate in _subfolders(raw_dir):
         if candidate == expected:
             continue
         for found in _folders(candidate, 1):
             if is_root(found):
                 if found.name == folder:
-                    return f"; found it at {found}: pass --raw_dir {found.parent}"
-                return f"; found it at {found}: move or rename it to {expected}"
-    return ""
+                    return f"; found it at {found}: pass --raw_dir {found.parent}", found
+                return f"; found it at {found}: move or rename it to {expected}", found
+    return "", None
 
 
 def find_corpus_dir(
@@ -92,4 +93,5 @@ def find_corpus_dir(
     if corpus_dir.is_dir() and is_root(corpus_dir):
         return corpus_dir
     state = "does not hold" if corpus_dir.is_dir() else "is missing; expected it to hold"
-    raise CorpusLayoutError(corpus, corpus_dir, f"corpus folder {state} {expected}{_hint(raw_dir, folder, is_root)}")
+    hint, found = _hint(raw_dir, folder, is_root)
+    raise CorpusLayoutError(corpus, corpus_dir, f"corpus folder {state} {expected}{hint}", found_at=found)
