@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint on a feature dir: `python evaluate.py --ckpt K --set data.eval_dir=F/testB --output_dir O`.
+"""Evaluate a checkpoint on a feature dir: `python evaluate.py --ckpt K --set data.eval_dir=F/testB --out_dir O`.
 
 See docs/training.md.
 """

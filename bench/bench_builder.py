@@ -34,7 +34,6 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "mer_dataset_builder" / "src")]  # measure this checkout's code
 SOURCE_SR = 48000
 WARMUP_FILES = 20
 SAMPLE_INTERVAL_S = 0.01

@@ -20,24 +20,22 @@ import json
 import os
 import pickle
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "mer_dataset_builder" / "src")]
+from mer.features.config import FeatureConfig
+from mer.features.extract import RunOptions, run_extraction
+from mer.features.memmap import build_memmap
+from mer.features.store import open_feature_store
+from mer_builder.audio import write_wav
+from mer_builder.demo.tones import synth_utterance
+from mer_builder.labels import EMOTIONS, LABEL_OF
+from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, write_manifest
 
-from mer.features.config import FeatureConfig  # noqa: E402
-from mer.features.extract import RunOptions, run_extraction  # noqa: E402
-from mer.features.memmap import build_memmap  # noqa: E402
-from mer.features.store import open_feature_store  # noqa: E402
-from mer_builder.audio import write_wav  # noqa: E402
-from mer_builder.demo.tones import synth_utterance  # noqa: E402
-from mer_builder.labels import EMOTIONS, LABEL_OF  # noqa: E402
-from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, write_manifest  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 WARMUP = 20
 

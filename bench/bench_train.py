@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -30,14 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "mer_dataset_builder" / "src")]  # runnable from a plain checkout
+from mer.config import defaults
+from mer.features.store import MemmapStore, open_feature_store
+from mer.models import build_model
+from mer.training.data import epoch_order, iterate
+from mer.training.schedule import build_optimizer
 
-from mer.config import defaults  # noqa: E402
-from mer.features.store import MemmapStore, open_feature_store  # noqa: E402
-from mer.models import build_model  # noqa: E402
-from mer.training.data import epoch_order, iterate  # noqa: E402
-from mer.training.schedule import build_optimizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DIMS = {"audio": 160, "text": 768}
 CHUNK = 20_000

@@ -1,11 +1,16 @@
-"""mer: multi-corpus, multimodal emotion recognition (features, fusion models, protocols, prediction)."""
+"""mer: multi-corpus, multimodal emotion recognition (features, fusion models, protocols, prediction).
+
+The Python API (docs/api.md): `mer.build`, `mer.extract`, `mer.pack`, `mer.train`, `mer.evaluate`
+and `mer.Predictor`, one per pipeline stage; the `mer` command's subcommands call exactly these.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "build", "evaluate", "extract", "pack", "train"]
+_API = ("build", "extract", "pack", "train", "evaluate")
 
 
 def __getattr__(name: str) -> Any:
@@ -14,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from .prediction import Predictor
 
         return Predictor
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'mer' has no attribute {name!r}")

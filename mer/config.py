@@ -19,10 +19,18 @@ from typing import Any
 
 import yaml
 
-from .modalities import MODALITY_NAMES
+from mer_builder.errors import InputError
+from mer_builder.manifest import GROUPS
+
+from .device import DEVICE_PATTERN
+from .modalities import MODALITY_NAMES, modality_names
+from .models import MODELS, ModalityMismatch, check_modalities
+from .protocols import PROTOCOLS
+from .registry import Registry
+from .training.losses import LOSSES
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """The configuration is invalid; the message names the key (and file) and what was expected."""
 
 
@@ -31,7 +39,7 @@ class Key:
     default: Any
     kind: str  # int | float | bool | str | path | list_str | list_int | modalities
     help: str
-    choices: tuple[str, ...] | None = None
+    choices: tuple[str, ...] | Registry | None = None  # a registry's names are read when checked
     low: float | None = None  # inclusive bounds
     high: float | None = None
     below: float | None = None  # exclusive upper bound
@@ -40,9 +48,7 @@ class Key:
 
 
 METRIC_CHOICES = ("uar", "wf1", "macro_f1", "acc", "loss")
-PROTOCOLS = ("pooled", "loco", "iemocap_loso")
-MODELS = ("flexible_at", "gated_avt", "robust_atv")
-GROUPS = ("train", "val", "testA", "testB")
+REGISTRIES: dict[str, Registry] = {"model.name": MODELS, "experiment.protocol": PROTOCOLS, "training.loss": LOSSES}
 
 SCHEMA: dict[str, Key] = {
     # experiment
@@ -114,6 +120,8 @@ SCHEMA: dict[str, Key] = {
     "training.grad_clip": Key(
         1.0, "float", "clip the gradient norm to this; null = no clipping", low=0.0, nullable=True
     ),
+    "training.loss": Key("cross_entropy", "str", "training loss", choices=LOSSES),
+    "training.focal_gamma": Key(2.0, "float", "focal: the focusing exponent (0 = cross-entropy)", low=0.0),
     "training.class_weights": Key("none", "str", "loss class weights", choices=("none", "balanced")),
     "training.label_smoothing": Key(0.0, "float", "label smoothing of the cross-entropy", low=0.0, below=1.0),
     "training.modality_dropout": Key(
@@ -138,14 +146,70 @@ SCHEMA: dict[str, Key] = {
     ),
     "training.early_stopping.min_delta": Key(0.0, "float", "smallest change that counts as an improvement", low=0.0),
     "training.device": Key("auto", "str", "auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps"),
-    "training.num_threads": Key(None, "int", "torch CPU threads; null = torch's default", low=1, nullable=True),
+    "training.num_threads": Key(
+        None,
+        "int",
+        "torch CPU threads; null = the CPUs free when training starts (available CPUs minus the load average)",
+        low=1,
+        nullable=True,
+    ),
     "training.deterministic": Key(True, "bool", "ask torch for deterministic kernels"),
+    # run logs (see mer/training/tracking.py)
+    "logging.tensorboard": Key(True, "bool", "write TensorBoard event files per fold and seed (<unit>/tensorboard/)"),
+    "logging.mlflow_uri": Key(
+        None,
+        "str",
+        "MLflow tracking URI (e.g. sqlite:///mlflow.db, http://host:5000, file:./mlruns); null = no MLflow",
+        nullable=True,
+    ),
+    "logging.mlflow_experiment": Key(None, "str", "MLflow experiment name; null = experiment.name", nullable=True),
     # evaluation
     "evaluation.test": Key(True, "bool", "evaluate the protocol's test sets after training (turn off while tuning)"),
 }
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-RESUME_MAY_DIFFER = ("training.epochs", "training.device", "training.num_threads", "experiment.seeds")
+# The configs shipped with mer: inside the installed package (mer/configs/, package data), or in a
+# source checkout (editable install) the repository's configs/ folder, which is where they are kept.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_CONFIG_DIRS = (_PACKAGE_DIR / "configs", _PACKAGE_DIR.parent / "configs")
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Name -> path of every config that ships with mer (`mer_builder_at_simple`, `loco`, ...)."""
+    for folder in SHIPPED_CONFIG_DIRS:
+        if folder.is_dir():
+            return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+    return {}
+
+
+def find_config(name: Path | str) -> Path:
+    """A config file from a path, or by the name of a shipped config from any folder.
+
+    `configs/loco.yaml` is used as given when it exists; otherwise `loco`, `loco.yaml` and
+    `configs/loco.yaml` all name the shipped `loco` config, so commands copied from the docs
+    work outside the repository too.
+    """
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if path.parent in (Path("."), Path("configs")) and stem in shipped:
+        return shipped[stem]
+    raise ConfigError(
+        f"{name}: config file not found; give a YAML file's path or the name of a config shipped with mer "
+        f"({', '.join(shipped) or 'none found'})"
+    )
+
+
+RESUME_MAY_DIFFER = (
+    "training.epochs",
+    "training.device",
+    "training.num_threads",
+    "experiment.seeds",
+    "logging.tensorboard",
+    "logging.mlflow_uri",
+    "logging.mlflow_experiment",
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -232,12 +296,11 @@ def apply_overrides(config: dict, overrides: Iterable[str]) -> None:
 
 
 def load_config(path: Path | str | None, overrides: Sequence[str] = ()) -> dict:
-    """Defaults, then the YAML file (if any), then the overrides; not yet validated."""
+    """Defaults, then the YAML file (if any; a path or a shipped config's name), then the overrides; not yet
+    validated."""
     config = defaults()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+        path = find_config(path)
         try:
             content = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
         except yaml.YAMLError as exc:
@@ -249,6 +312,10 @@ def load_config(path: Path | str | None, overrides: Sequence[str] = ()) -> dict:
             config["experiment"]["name"] = path.stem
     apply_overrides(config, overrides)
     return config
+
+
+def choices_of(key: Key) -> tuple[str, ...] | None:
+    return key.choices.names() if isinstance(key.choices, Registry) else key.choices
 
 
 def _check(dotted: str, key: Key, value: Any) -> Any:
@@ -285,8 +352,9 @@ def _check(dotted: str, key: Key, value: Any) -> Any:
         if not isinstance(value, (str, Path)) or not str(value):
             raise fail("a non-empty string")
         value = str(value)
-        if key.choices and value not in key.choices:
-            raise fail(f"one of {list(key.choices)}")
+        choices = choices_of(key)
+        if choices and value not in choices:
+            raise fail(f"one of {list(choices)}")
         return value
     if key.kind in ("list_str", "list_int", "modalities"):
         if key.kind == "modalities" and key.min_items == 0 and isinstance(value, bool):
@@ -305,8 +373,9 @@ def _check(dotted: str, key: Key, value: Any) -> Any:
             if bad or len(set(items)) != len(items):
                 raise fail(f"distinct letters from {list(MODALITY_NAMES)}, e.g. [A, T]")
             return [m for m in MODALITY_NAMES if m in items]
-        if key.choices and any(v not in key.choices for v in items):
-            raise fail(f"a list of values from {list(key.choices)}")
+        choices = choices_of(key)
+        if choices and any(v not in choices for v in items):
+            raise fail(f"a list of values from {list(choices)}")
         return items
     raise AssertionError(f"unknown kind {key.kind}")
 
@@ -329,23 +398,17 @@ def validate(config: dict, require: Iterable[str] = ()) -> dict:
             raise ConfigError(f"{dotted} must be set (in the config file or with --set {dotted}=...)")
         if SCHEMA[dotted].kind == "path" and not Path(value).exists():
             raise ConfigError(f"{dotted}: {value} does not exist")
-    if not _DEVICE.match(checked["training"]["device"]):
+    if not DEVICE_PATTERN.match(checked["training"]["device"]):
         raise ConfigError(
             f"training.device: expected auto, cpu, cuda, cuda:N or mps, got {checked['training']['device']!r}"
         )
     model, hidden = checked["model"], checked["model"]["hidden_dim"]
     if model["name"] == "robust_atv" and hidden % model["num_heads"]:
         raise ConfigError(f"model.num_heads ({model['num_heads']}) must divide model.hidden_dim ({hidden})")
-    modalities = checked["data"]["modalities"]
-    if model["name"] == "flexible_at" and "V" in modalities:
-        raise ConfigError(
-            f"model.name flexible_at takes A and/or T, got data.modalities {modalities}; "
-            "use gated_avt or robust_atv for video"
-        )
-    if model["name"] == "gated_avt" and modalities != ["A", "T", "V"]:
-        raise ConfigError(
-            f"model.name gated_avt fuses all three modalities; set data.modalities=[A,T,V] (got {modalities})"
-        )
+    try:
+        check_modalities(model["name"], modality_names(checked["data"]["modalities"]))
+    except ModalityMismatch as exc:
+        raise ConfigError(str(exc)) from None
     if len(set(checked["experiment"]["seeds"])) != len(checked["experiment"]["seeds"]):
         raise ConfigError(f"experiment.seeds: repeated seed in {checked['experiment']['seeds']}")
     if checked["experiment"]["name"] is None:
@@ -370,6 +433,8 @@ def describe_keys() -> str:
     lines = []
     for dotted, key in SCHEMA.items():
         default = yaml.safe_dump(key.default, default_flow_style=True).strip().removesuffix("...").strip()
-        choices = f" [{'|'.join(key.choices)}]" if key.choices else ""
+        choices = f" [{'|'.join(choices_of(key) or ())}]" if key.choices else ""
         lines.append(f"{dotted:<{width}}  {default:<12} {key.help}{choices}")
+    for dotted, registry in REGISTRIES.items():
+        lines += ["", f"{dotted} choices:", registry.describe()]
     return "\n".join(lines)

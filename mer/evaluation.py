@@ -12,63 +12,25 @@ An evaluation folder holds
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm import tqdm
 
-from mer_builder.fsutil import atomic_write_json, atomic_write_text
+from mer_builder.fsutil import atomic_write_json, atomic_write_text, csv_text
 from mer_builder.labels import EMOTIONS
 
 from .features.store import FeatureStore
-from .metrics import HEADLINE, classification_metrics
+from .inference import predict_logits
+from .metrics import HEADLINE, classification_metrics, cross_entropy
 from .training.checkpoint import CheckpointError, check_store_fits, model_from_checkpoint
-from .training.data import batch_rows, iterate
 from .training.plots import plot_confusion
 
+logger = logging.getLogger(__name__)
 EVAL_FILES = ("metrics_eval.json", "per_corpus.csv", "confusion_matrix.csv", "confusion_matrix.png", "predictions.csv")
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    store: FeatureStore,
-    batch_size: int,
-    device: torch.device,
-    quiet: bool = True,
-    desc: str = "predict",
-) -> np.ndarray:
-    """Logits (N, C) for every row of `store`, in row order."""
-    model.eval()
-    order = np.arange(len(store))
-    chunks = []
-    progress = tqdm(total=len(batch_rows(order, batch_size)), desc=desc, disable=quiet, leave=False)
-    for features, _ in iterate(store, order, batch_size, model.modalities, device):
-        chunks.append(model(features).float().cpu().numpy())
-        progress.update()
-    progress.close()
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
-
-
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    if len(labels) == 0:
-        return math.nan
-    return float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item())
-
-
-def csv_text(rows: Sequence[Mapping], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def per_corpus_metrics(y_true: np.ndarray, y_pred: np.ndarray, datasets: np.ndarray, labels: Sequence[str]) -> dict:
@@ -145,7 +107,6 @@ def evaluate_checkpoint(
     batch_size: int,
     device: torch.device,
     quiet: bool = True,
-    log: Callable[[str], None] = print,
     **info: object,
 ) -> dict:
     """Evaluate a loaded checkpoint on every row of `store` and write the evaluation folder."""
@@ -163,7 +124,9 @@ def evaluate_checkpoint(
             for k in set(checkpoint["feature_config"]) | set(store.feature_config)
             if checkpoint["feature_config"].get(k) != store.feature_config.get(k)
         )
-        log(f"warning: {where} was extracted with a different feature config than {source} (differs in {changed})")
+        logger.warning(
+            "%s was extracted with a different feature config than %s (differs in %s)", where, source, changed
+        )
     model = model_from_checkpoint(checkpoint, source).to(device)
     logits = predict_logits(model, store, batch_size, device, quiet, desc=f"evaluate {eval_set}")
     experiment = checkpoint.get("config", {}).get("experiment", {})

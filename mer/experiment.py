@@ -11,28 +11,34 @@ checks (config, data, protocol leakage) run before anything is written or traine
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 import yaml
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_text
+from mer_builder.locking import LOCK_NAME, output_lock
+from mer_builder.parallel import free_cpus
 
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
+from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
 from .modalities import modality_names
 from .protocols import Fold, ProtocolData, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
-from .training.runtime import resolve_device
+from .training.tracking import RunTracker, check_tracking
 from .training.trainer import Trainer
 
 CONFIG_NAME = "config_resolved.yaml"
+logger = logging.getLogger(__name__)
 
 
-class RunFolderError(FileExistsError):
+class RunFolderError(InputError, FileExistsError):
     """The run folder exists and neither --resume nor --overwrite says what to do with it."""
 
 
@@ -44,7 +50,7 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
     """Raise unless the run folder may be used as asked; deletes nothing."""
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if not run_dir.exists() or not any(p.name != LOCK_NAME for p in run_dir.iterdir()):
         return
     saved = run_dir / CONFIG_NAME
     if resume:
@@ -66,7 +72,7 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
         )
 
 
-def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
+def plan(config: Mapping) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
     """Open the features and make the protocol's folds (every check that can fail before training)."""
     data_cfg = config["data"]
     data = open_features(data_cfg["features_dir"], data_cfg["corpora"])
@@ -83,32 +89,46 @@ def plan(config: Mapping, log: Callable[[str], None] = print) -> tuple[ProtocolD
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
     )
-    log(f"features: {data.root} ({len(data.rows)} rows, dims {dict(data.store.dims)}); modalities {list(modalities)}")
+    logger.info(
+        "features: %s (%d rows, dims %s); modalities %s", data.root, len(data.rows), dict(data.store.dims), modalities
+    )
     for fold in folds:
-        log(fold.describe(data.rows))
+        logger.info(fold.describe(data.rows))
     return data, folds, modalities
 
 
-def run_experiment(
-    config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, log: Callable[[str], None] = print
-) -> Path:
-    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder."""
+def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False) -> Path:
+    """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder.
+
+    The run folder is locked while the run writes it: a second run of the same name is refused, naming this one.
+    """
+    run_dir = Path(config["experiment"]["output_dir"]) / config["experiment"]["name"]
+    check_run_dir(run_dir, config, overwrite, resume)  # before the lock creates anything in a folder not ours
+    with output_lock(run_dir):
+        return _run_locked(config, overwrite, resume, quiet)
+
+
+def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool) -> Path:
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
-    check_run_dir(run_dir, config, overwrite, resume)
-    data, folds, modalities = plan(config, log)
-    device, note = resolve_device(training["device"])
-    log(note)
-    if training["num_threads"]:
-        torch.set_num_threads(training["num_threads"])
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(run_dir, config, overwrite, resume)  # again: another run may have finished here meanwhile
+    data, folds, modalities = plan(config)
+    check_tracking(config)
+    device = resolve_device(training["device"])
+    threads = training["num_threads"] or free_cpus()
+    torch.set_num_threads(threads)
+    logger.info("torch threads: %d (%s)", threads, "training.num_threads" if training["num_threads"] else
+                "the CPUs free now; set training.num_threads to choose")  # fmt: skip
+    if overwrite:
+        for old in run_dir.iterdir():
+            if old.name != LOCK_NAME:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
     atomic_write_text(run_dir / CONFIG_NAME, dump(config))
 
     for fold in folds:
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
+            tracker = RunTracker(config, directory, fold.name, seed)
             trainer = Trainer(
                 config,
                 modalities,
@@ -119,10 +139,11 @@ def run_experiment(
                 fold.name,
                 device,
                 quiet,
-                log,
+                tracker,
             )
             result = trainer.fit(resume=resume)
             if not config["evaluation"]["test"]:
+                tracker.close(run_dir / CONFIG_NAME)
                 continue
             if not result.best_checkpoint.is_file():
                 raise RuntimeError(f"{result.best_checkpoint}: no model was selected (val metric was never finite)")
@@ -137,14 +158,15 @@ def run_experiment(
                     training["eval_batch_size"],
                     device,
                     quiet,
-                    log,
                     eval_dir=str(data.root),
                 )
-                log(f"[{fold.name} seed {seed}] {name}: {headline(metrics)}")
+                logger.info("[%s seed %s] %s: %s", fold.name, seed, name, headline(metrics))
+                tracker.evaluation(name, metrics, directory / "eval" / name, result.best_epoch)
+            tracker.close(run_dir / CONFIG_NAME)
     if config["evaluation"]["test"]:
-        rows = collect(run_dir, log)
+        rows = collect(run_dir)
         table = markdown_table(rows)
         atomic_write_text(run_dir / "results.md", table)
         atomic_write_text(run_dir / "results.csv", csv_table(rows))
-        log(f"\nresults ({run_dir / 'results.md'}):\n{table}")
+        logger.info("results: %s (mean ± std over seeds)", run_dir / "results.md")
     return run_dir

@@ -52,10 +52,10 @@ def classification_metrics(
         "macro_f1": float(f1[present].mean()) if present.any() else math.nan,
         "weighted_f1": float((f1 * support).sum() / n) if n else math.nan,
         "uar": float(recall[present].mean()) if present.any() else math.nan,
-        "classes_present": [labels[i] for i in np.flatnonzero(present)],
-        "classes_absent": [labels[i] for i in np.flatnonzero(~present)],
+        "classes_present": [labels[int(i)] for i in np.flatnonzero(present)],
+        "classes_absent": [labels[int(i)] for i in np.flatnonzero(~present)],
         "per_class": {
-            labels[i]: {
+            labels[int(i)]: {
                 "precision": float(precision[i]),
                 "recall": float(recall[i]),
                 "f1": float(f1[i]),
@@ -90,3 +90,13 @@ def format_mean_std(mean: float, std: float, n: int, scale: float = 100.0, digit
         return "n/a"
     text = f"{mean * scale:.{digits}f}"
     return f"{text} ± {std * scale:.{digits}f}" if n > 1 else text
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of (N, C) logits against integer labels; NaN for no rows."""
+    if len(labels) == 0:
+        return math.nan
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    return float(np.mean(log_norm - shifted[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]))

@@ -19,20 +19,24 @@ when a fold is made:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .features.store import ConcatStore, FeatureStore, SubsetStore, open_feature_store
+from mer_builder.errors import InputError
+from mer_builder.manifest import GROUPS
 
-GROUP_NAMES: tuple[str, ...] = ("train", "val", "testA", "testB")
+from .features.store import ConcatStore, FeatureStore, SubsetStore, open_feature_store
+from .registry import Registry
+
+GROUP_NAMES: tuple[str, ...] = GROUPS
 IEMOCAP = "IEMOCAP"
 _SESSION = re.compile(r"Ses0?(\d)")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError, ValueError):
     """The data cannot support the requested protocol; the message says what is missing."""
 
 
@@ -164,6 +168,25 @@ def _speakers(rows: Rows, index: np.ndarray) -> set[tuple[str, str]]:
     return set(zip(rows.session[index].tolist(), rows.speaker[index].tolist(), strict=True))
 
 
+# name -> fold maker taking (rows, holdout, report_groups, loso_val): the `data` keys a protocol may read.
+PROTOCOLS: Registry[Callable[[Rows, str | None, Sequence[str], str], list[Fold]]] = Registry("protocol")
+
+
+@PROTOCOLS.register("pooled", "train on the train group, select on val, report each test group (testA, testB)")
+def _pooled(rows: Rows, holdout: str | None, report_groups: Sequence[str], loso_val: str) -> list[Fold]:
+    return pooled_folds(rows, report_groups)
+
+
+@PROTOCOLS.register("loco", "leave one corpus out: train and select on the others, report the held-out corpus")
+def _loco(rows: Rows, holdout: str | None, report_groups: Sequence[str], loso_val: str) -> list[Fold]:
+    return loco_folds(rows, holdout)
+
+
+@PROTOCOLS.register("iemocap_loso", "leave one IEMOCAP session out; validation from the next session")
+def _loso(rows: Rows, holdout: str | None, report_groups: Sequence[str], loso_val: str) -> list[Fold]:
+    return loso_folds(rows, loso_val)
+
+
 def make_folds(
     protocol: str,
     rows: Rows,
@@ -171,14 +194,7 @@ def make_folds(
     report_groups: Sequence[str] = ("testA", "testB"),
     loso_val: str = "speaker",
 ) -> list[Fold]:
-    if protocol == "pooled":
-        folds = pooled_folds(rows, report_groups)
-    elif protocol == "loco":
-        folds = loco_folds(rows, holdout)
-    elif protocol == "iemocap_loso":
-        folds = loso_folds(rows, loso_val)
-    else:
-        raise ProtocolError(f"unknown protocol {protocol!r}; expected pooled, loco or iemocap_loso")
+    folds = PROTOCOLS[protocol](rows, holdout, report_groups, loso_val)
     for fold in folds:
         fold.report = {name: index for name, index in fold.report.items() if len(index)}
         check_fold(fold, rows, protocol)
@@ -213,6 +229,9 @@ def open_features(features_dir: Path | str, corpora: Sequence[str] | None = None
         if missing:
             raise ProtocolError(f"data.corpora names {missing}, not in {root} (available: {available})")
         keep = _where(np.isin(rows.dataset, list(corpora)))
-        store = SubsetStore(store, keep)
-        rows = Rows(rows.dataset[keep], rows.group[keep], rows.speaker[keep], rows.session[keep])
+        return ProtocolData(
+            SubsetStore(store, keep),
+            Rows(rows.dataset[keep], rows.group[keep], rows.speaker[keep], rows.session[keep]),
+            root,
+        )
     return ProtocolData(store, rows, root)

@@ -9,17 +9,20 @@ the per-fold means, with the standard deviation across folds.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .evaluation import csv_text
+from mer_builder.fsutil import csv_text
+
 from .metrics import HEADLINE, format_mean_std, summarize
 
 COLUMN_TITLES = {"acc": "acc (WA)", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1", "uar": "UAR"}
 FOLD_MEAN = "mean over folds"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,7 +43,7 @@ def find_evaluations(folder: Path) -> list[Path]:
     return sorted(Path(folder).rglob("metrics_eval.json"))
 
 
-def collect(folder: Path, log: Callable[[str], None] = print) -> list[ResultRow]:
+def collect(folder: Path) -> list[ResultRow]:
     groups: dict[tuple, dict] = defaultdict(dict)
     for path in find_evaluations(folder):
         try:
@@ -57,7 +60,9 @@ def collect(folder: Path, log: Callable[[str], None] = print) -> list[ResultRow]
         )
         seed = record.get("seed")
         if seed in groups[key]:
-            log(f"note: {path} repeats seed {seed} of {key[0]}/{key[2]}/{key[3]}; keeping {groups[key][seed][0]}")
+            logger.warning(
+                "%s repeats seed %s of %s/%s/%s; keeping %s", path, seed, key[0], key[2], key[3], groups[key][seed][0]
+            )
             continue
         groups[key][seed] = (path, record)
     rows = []

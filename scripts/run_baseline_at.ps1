@@ -35,7 +35,7 @@ foreach ($checkpoint in Get-ChildItem -Path "$RunDir/seed*/checkpoints/best.pt")
     $unitDir = Split-Path -Parent (Split-Path -Parent $checkpoint.FullName)
     foreach ($group in @("testA", "testB")) {
         if (Test-Path -PathType Container "$FeaturesDir/$group") {
-            Step python "$MerRoot/evaluate.py" --ckpt "$($checkpoint.FullName)" --set "data.eval_dir=$FeaturesDir/$group" --output_dir "$unitDir/eval/$group" --overwrite @Quiet
+            Step python "$MerRoot/evaluate.py" --ckpt "$($checkpoint.FullName)" --set "data.eval_dir=$FeaturesDir/$group" --out_dir "$unitDir/eval/$group" --overwrite @Quiet
         }
     }
 }

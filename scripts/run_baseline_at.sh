@@ -36,7 +36,7 @@ for checkpoint in "$RUN_DIR"/seed*/checkpoints/best.pt; do
     unit_dir="$(dirname "$(dirname "$checkpoint")")"
     for group in testA testB; do
         if [ -d "$FEATURES_DIR/$group" ]; then
-            step python "$MER_ROOT/evaluate.py" --ckpt "$checkpoint" --set "data.eval_dir=$FEATURES_DIR/$group" --output_dir "$unit_dir/eval/$group" --overwrite ${QUIET[@]+"${QUIET[@]}"}
+            step python "$MER_ROOT/evaluate.py" --ckpt "$checkpoint" --set "data.eval_dir=$FEATURES_DIR/$group" --out_dir "$unit_dir/eval/$group" --overwrite ${QUIET[@]+"${QUIET[@]}"}
         fi
     done
 done

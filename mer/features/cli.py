@@ -1,57 +1,47 @@
 """Command lines of extract_at_features.py, extract_at_features_hf.py and build_memmap_features.py.
 
 Each turns flags into a `FeatureConfig` (what the numbers are) and `RunOptions` (how the run
-goes), then calls the runner; expected problems end with `error: ...` and exit status 1.
+goes), then calls the runner; expected problems end with one line `error: ...` and the exit code
+of the shared convention (`mer_builder.cli_common`: 2 invalid input, 1 failed run).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import pickle
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from mer_builder.parallel import BACKENDS, ExecutorError, SharedFilesystemError
+from mer_builder.cli_common import UsageError, add_num_workers, add_out_dir, cli_parser, run_command
+from mer_builder.parallel import BACKENDS
 
 from .config import (
+    AudioPart,
     EgemapsSpec,
     FaceVideoSpec,
     FeatureConfig,
-    FeatureConfigError,
     HashingSpec,
     MfccSpec,
     SpeechEncoderSpec,
     TextEncoderSpec,
     TextSpec,
 )
-from .extract import ExtractionError, RunOptions, run_extraction
-from .memmap import MemmapBuildError, build_memmap
-from .packaged import ModelNotAvailableError, is_packaged
+from .packaged import is_packaged
 
 SPLIT_CHOICES = ("train", "val", "test", "testA", "testB")
 AUDIO_FEATURE_CHOICES = {"mfcc": ("mfcc",), "egemaps": ("egemaps",), "mfcc+egemaps": ("mfcc", "egemaps")}
-EXPECTED_ERRORS = (
-    ExtractionError,
-    MemmapBuildError,
-    ModelNotAvailableError,
-    FeatureConfigError,
-    FileNotFoundError,
-    ImportError,
-    ExecutorError,  # the backend cannot be used (package missing, scheduler unreachable)
-    SharedFilesystemError,  # a cluster worker cannot see --processed_dir or --out_dir
-    pickle.UnpicklingError,  # includes a refused (code-running) pickle
-)
+# Beyond the InputError/RunFailure kinds: a missing optional package, an unreadable pickle.
+RUNTIME_ERRORS = (ImportError, pickle.UnpicklingError)
 
 
-def _common_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+def _common_parser(description: str, prog: str | None) -> argparse.ArgumentParser:
+    parser = cli_parser(prog, description)
     io = parser.add_argument_group("input and output")
     io.add_argument("--processed_dir", type=Path, required=True, help="the builder's output (meta_manifest.jsonl)")
-    io.add_argument("--out_dir", type=Path, required=True, help="feature dir F (F/<group>/<id>.pkl, ...)")
+    add_out_dir(io, "feature dir F (F/<group>/<id>.pkl, ...)")
     io.add_argument(
         "--splits", nargs="+", choices=SPLIT_CHOICES, default=["train", "val", "test"], help="test = testA + testB"
     )
@@ -65,12 +55,10 @@ def _common_parser(description: str) -> argparse.ArgumentParser:
         help="add a block encoding the K previous utterances of the dialogue (MELD, IEMOCAP); 0 = off",
     )
     run = parser.add_argument_group("run")
-    run.add_argument(
-        "--num_workers",
-        type=int,
-        default=1,
-        help="parallel worker processes (-1 = all cores); with --backend dask or ray and no cluster address, the "
-        "size of the local cluster started",
+    add_num_workers(
+        run,
+        "extraction (-1 = all cores); with --backend dask or ray and no cluster address, "
+        "the size of the local cluster started",
     )
     run.add_argument(
         "--backend",
@@ -88,7 +76,6 @@ def _common_parser(description: str) -> argparse.ArgumentParser:
     run.add_argument("--chunk_size", type=int, default=64, help="utterances per task (batched together)")
     run.add_argument("--force", action="store_true", help="re-extract even pickles made by the same config")
     run.add_argument("--max_failure_rate", type=float, default=0.01, help="fail the run above this share of failures")
-    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return parser
 
 
@@ -111,7 +98,12 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
     if args.quiet:  # also silences model-loading bars in worker processes, which inherit the environment
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    options = RunOptions(
+    from ..api import extract
+
+    info = extract(
+        args.processed_dir,
+        args.out_dir,
+        config,
         groups=_groups(args.splits),
         num_workers=args.num_workers,
         backend=args.backend,
@@ -124,7 +116,6 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
         batch_size=batch,
         runtime={"command": shlex.join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])},
     )
-    info = run_extraction(args.processed_dir, args.out_dir, config, options)
     if not args.quiet:
         done = {g: c["rows"] for g, c in info["counts"].items()}
         timing = info["timing"]
@@ -136,33 +127,25 @@ def _run(args: argparse.Namespace, config: FeatureConfig, argv: Sequence[str] | 
     return 0
 
 
-def _guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
-    """Expected problems (bad input, missing model or package) end with one clear line, not a traceback."""
-
-    @functools.wraps(main)
-    def wrapper(argv: Sequence[str] | None = None) -> int:
-        try:
-            return main(argv)
-        except EXPECTED_ERRORS as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-
-    return wrapper
-
-
-@_guarded
-def extract_main(argv: Sequence[str] | None = None) -> int:
+def extract_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """extract_at_features.py: MFCC (+ eGeMAPS) audio and hashing text."""
-    parser = _common_parser("Fast, dependency-light features: MFCC mean+std audio and hashed n-gram text.")
+    return run_command(extract_parser(prog), argv, lambda args: _extract(args, argv), RUNTIME_ERRORS)
+
+
+def extract_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = _common_parser("Fast, dependency-light features: MFCC mean+std audio and hashed n-gram text.", prog)
     audio = parser.add_argument_group("audio")
-    audio.add_argument("--audio_features", choices=list(AUDIO_FEATURE_CHOICES), default="mfcc")
+    audio.add_argument("--audio_features", choices=list(AUDIO_FEATURE_CHOICES), default="mfcc", help="audio features")
     audio.add_argument("--n_mfcc", type=int, default=80, help="MFCC coefficients (the vector has 2 * n_mfcc)")
-    audio.add_argument("--n_fft", type=int, default=2048)
-    audio.add_argument("--hop_length", type=int, default=512)
-    audio.add_argument("--n_mels", type=int, default=128)
+    audio.add_argument("--n_fft", type=int, default=2048, help="FFT window (samples)")
+    audio.add_argument("--hop_length", type=int, default=512, help="hop between frames (samples)")
+    audio.add_argument("--n_mels", type=int, default=128, help="mel bands")
     parser.add_argument("--text_dim", type=int, default=768, help="hashing buckets (doubled with a context window)")
-    args = parser.parse_args(argv)
-    parts = {
+    return parser
+
+
+def _extract(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    parts: dict[str, AudioPart] = {
         "mfcc": MfccSpec(n_mfcc=args.n_mfcc, n_fft=args.n_fft, hop_length=args.hop_length, n_mels=args.n_mels),
         "egemaps": EgemapsSpec(),
     }
@@ -173,13 +156,17 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
     return _run(args, config, argv, "cpu", 16)
 
 
-@_guarded
-def extract_hf_main(argv: Sequence[str] | None = None) -> int:
+def extract_hf_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """extract_at_features_hf.py: pretrained speech, text and face encoders."""
+    return run_command(extract_hf_parser(prog), argv, lambda args: _extract_hf(args, argv), RUNTIME_ERRORS)
+
+
+def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = _common_parser(
         "Pretrained-encoder features. With no model options it runs offline on packaged models: "
         "Whisper tiny.en encoder (audio) and all-MiniLM-L6-v2 (text). With internet, e.g. "
-        "--audio_model microsoft/wavlm-base --text_model roberta-base --video_model microsoft/resnet-50."
+        "--audio_model microsoft/wavlm-base --text_model roberta-base --video_model microsoft/resnet-50.",
+        prog,
     )
     models = parser.add_argument_group("models (hub id, local folder, or packaged:<name>)")
     models.add_argument("--audio_model", default=SpeechEncoderSpec.model)
@@ -196,16 +183,19 @@ def extract_hf_main(argv: Sequence[str] | None = None) -> int:
     pooling.add_argument("--text_pooling", choices=["mean", "meanstd", "cls"], default=None, help="default mean")
     limits = parser.add_argument_group("inputs")
     limits.add_argument("--max_audio_s", type=float, default=20.0, help="longer clips are encoded in windows")
-    limits.add_argument("--max_tokens", type=int, default=128)
-    limits.add_argument("--video_fps", type=float, default=2.0)
-    limits.add_argument("--video_max_frames", type=int, default=32)
+    limits.add_argument("--max_tokens", type=int, default=128, help="text tokens per utterance (longer is cut)")
+    limits.add_argument("--video_fps", type=float, default=2.0, help="video frames read per second")
+    limits.add_argument("--video_max_frames", type=int, default=32, help="most video frames read per clip")
     limits.add_argument("--no_blendshapes", action="store_true", help="face embedding only, without 52 blendshapes")
     device = parser.add_argument_group("device")
     device.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     device.add_argument("--batch_size", type=int, default=16)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.pooling == "cls" and args.audio_pooling is None:
-        parser.error("--pooling cls applies to text only; also give --audio_pooling mean|meanstd")
+        raise UsageError("--pooling cls applies to text only; also give --audio_pooling mean|meanstd")
     audio_pooling = args.audio_pooling or args.pooling or SpeechEncoderSpec.pooling
     text_pooling = args.text_pooling or args.pooling or TextEncoderSpec.pooling
     video = None
@@ -225,16 +215,30 @@ def extract_hf_main(argv: Sequence[str] | None = None) -> int:
     return _run(args, config, argv, args.device, args.batch_size)
 
 
-@_guarded
-def memmap_main(argv: Sequence[str] | None = None) -> int:
+def memmap_main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """build_memmap_features.py: pack one pickle group dir into memory-mapped arrays."""
-    parser = argparse.ArgumentParser(description="Pack F/<group> pickles into memory-mapped .npy arrays.")
-    parser.add_argument("--in_dir", type=Path, required=True, help="a pickle group dir, e.g. F/train")
-    parser.add_argument("--out_dir", type=Path, required=True, help="e.g. M/train (replaced atomically)")
-    parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    info = build_memmap(args.in_dir, args.out_dir, args.dtype, quiet=args.quiet)
+    return run_command(memmap_parser(prog), argv, _memmap, RUNTIME_ERRORS)
+
+
+def memmap_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = cli_parser(prog, "Pack F/<group> pickles into memory-mapped .npy arrays.")
+    parser.add_argument(
+        "--in_dir",
+        type=Path,
+        required=True,
+        help="a pickle group dir (F/train), or a feature root F to pack every group",
+    )
+    add_out_dir(parser, "M/train for a group dir, M for a feature root (each group replaced atomically)")
+    parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="stored value type")
+    return parser
+
+
+def _memmap(args: argparse.Namespace) -> int:
+    from ..api import pack
+
+    packed = pack(args.in_dir, args.out_dir, args.dtype, quiet=args.quiet)
     if not args.quiet:
-        print(f"memmap features in {args.out_dir}: {info['n_rows']} rows, dims {info['dims']}, {info['dtype']}")
+        for group, info in packed.items():
+            where = args.out_dir if len(packed) == 1 and group == args.in_dir.name else args.out_dir / group
+            print(f"memmap features in {where}: {info['n_rows']} rows, dims {info['dims']}, {info['dtype']}")
     return 0

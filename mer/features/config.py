@@ -25,12 +25,14 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from mer_builder.errors import InputError
+
 FORMAT_VERSION = 1
 AUDIO_POOLINGS = ("mean", "meanstd")
 TEXT_POOLINGS = ("mean", "meanstd", "cls")
 
 
-class FeatureConfigError(ValueError):
+class FeatureConfigError(InputError, ValueError):
     """A feature config that cannot be built (unknown key, bad value, unsupported combination)."""
 
 

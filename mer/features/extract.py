@@ -28,7 +28,7 @@ import pickle
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,12 +36,15 @@ from typing import Any
 import numpy as np
 
 from mer_builder.audio import AudioDecodeError
+from mer_builder.errors import RunFailure
 from mer_builder.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mer_builder.locking import output_lock
 from mer_builder.manifest import GROUPS, MANIFEST_NAME, ManifestRecord, read_manifest
 from mer_builder.parallel import BACKENDS, cut_tasks, default_num_workers, open_executor
 
 from .. import __version__
 from .config import FeatureConfig
+from .isolation import isolated, vector_problem
 from .pipeline import FeaturePipeline
 from .safe_pickle import safe_load
 from .store import FEATURE_INFO, FEATURE_KEYS, META_FIELDS, PICKLE_INDEX
@@ -60,7 +63,7 @@ FAILURE_REASONS: dict[str, str] = {
 }
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(RunFailure, RuntimeError):
     """The run as a whole cannot proceed or did not succeed (the message says why and what to do)."""
 
 
@@ -148,16 +151,6 @@ def _existing(path: Path, config_hash: str, inputs: str) -> dict | None:
     return record if ok and all(k in record for k in ("audio_features", "text_features")) else None
 
 
-def _isolated(compute: Callable[[list], Sequence], inputs: list) -> list:
-    """Run `compute` on the batch; if it raises, split until the failing inputs are alone (their error returned)."""
-    try:
-        return list(compute(inputs))
-    except Exception as exc:
-        if len(inputs) == 1:
-            return [exc]
-        return [result for x in inputs for result in _isolated(compute, [x])]
-
-
 def _failure(item: WorkItem, group: str, reason: str, file: str | None, message: str) -> Outcome:
     """The file goes in its own field; decoders' messages start with it, so it is not repeated."""
     return Outcome(item.id, group, "failed", reason, file, message.removeprefix(f"{file}: ") if file else message)
@@ -171,15 +164,6 @@ def _error_outcome(item: WorkItem, group: str, exc: Exception) -> Outcome:
     if isinstance(exc, VideoDecodeError):
         return _failure(item, group, "undecodable_media", item.media_path, str(exc))
     return _failure(item, group, "extraction_error", item.audio_path, f"{type(exc).__name__}: {exc}")
-
-
-def _check(vectors: dict[str, np.ndarray], dims: dict[str, int]) -> tuple[str, str] | None:
-    for name, vector in vectors.items():
-        if vector.shape != (dims[name],):
-            return "dimension_mismatch", f"{name} features have shape {vector.shape}, expected ({dims[name]},)"
-        if not np.all(np.isfinite(vector)):
-            return "non_finite_features", f"{name} features contain NaN or inf"
-    return None
 
 
 def extract_chunk(
@@ -206,11 +190,11 @@ def extract_chunk(
     if loaded:
         work = [it for it, _ in loaded]
         columns = {
-            "audio": _isolated(pipeline.audio_features, [w for _, w in loaded]),
-            "text": _isolated(lambda xs: _text_column(pipeline, xs), work),
+            "audio": isolated(pipeline.audio_features, [w for _, w in loaded]),
+            "text": isolated(lambda xs: _text_column(pipeline, xs), work),
         }
         if "video" in pipeline.dims:
-            columns["video"] = _isolated(lambda xs: _video_column(pipeline, xs), [it.media_path for it in work])
+            columns["video"] = isolated(lambda xs: _video_column(pipeline, xs), [it.media_path for it in work])
         for row, item in enumerate(work):
             values = {name: column[row] for name, column in columns.items()}
             outcomes[item.id] = _write(item, values, pipeline, fingerprints[item.id])
@@ -235,7 +219,7 @@ def _write(item: WorkItem, values: dict[str, Any], pipeline: FeaturePipeline, in
     if "video" in values:
         values["video"], face_frames = values["video"]
     vectors = {name: np.asarray(v, dtype=np.float32) for name, v in values.items()}
-    problem = _check(vectors, pipeline.dims)
+    problem = next((p for n, v in vectors.items() if (p := vector_problem(n, v, pipeline.dims[n]))), None)
     if problem is not None:
         return _failure(item, group, problem[0], item.audio_path, problem[1])
     record = {**item.meta, **{FEATURE_KEYS[name]: v for name, v in vectors.items()}}
@@ -293,7 +277,7 @@ def _work_items(
         WorkItem(
             id=r.id,
             pickle_path=str(out_dir / r.group / pickle_relpath(r.id)),
-            audio_path=_resolve(processed_dir, r.audio_path),
+            audio_path=str(_resolve(processed_dir, r.audio_path)),
             media_path=_resolve(processed_dir, r.media_path),
             text=r.text,
             speaker=r.speaker_id,
@@ -348,6 +332,11 @@ def run_extraction(
         raise ExtractionError(f"--backend must be one of {', '.join(BACKENDS)}, got {options.backend!r}")
     if not 0 <= options.max_failure_rate <= 1:
         raise ExtractionError(f"--max_failure_rate must be in [0, 1], got {options.max_failure_rate}")
+    with output_lock(out_dir):  # one writer per feature dir: a second run is refused, naming this one
+        return _extract(processed_dir, out_dir, config, options)
+
+
+def _extract(processed_dir: Path, out_dir: Path, config: FeatureConfig, options: RunOptions) -> dict[str, Any]:
     manifest_path = processed_dir / MANIFEST_NAME
     records = read_manifest(manifest_path)
     selected = [r for r in records if r.group in options.groups]
@@ -412,9 +401,9 @@ def _report(
     previous: dict | None,
     elapsed: float,
 ) -> dict[str, Any]:
-    keep_previous = previous is not None and previous.get("config_hash") == config.hash
-    counts: dict[str, dict[str, int]] = dict(previous.get("counts", {})) if keep_previous else {}
-    failures = [f for f in previous.get("failures", []) if f["group"] not in groups] if keep_previous else []
+    kept = previous if previous is not None and previous.get("config_hash") == config.hash else {}
+    counts: dict[str, dict[str, int]] = dict(kept.get("counts", {}))
+    failures = [f for f in kept.get("failures", []) if f["group"] not in groups]
     for group in groups:
         statuses = Counter(o.status for o in outcomes.values() if o.group == group)
         counts[group] = {

@@ -36,16 +36,6 @@ WHISPER_FRAMES_PER_S = 50
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device} was asked for, but torch sees no CUDA device (use cpu or auto)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda[:N], got {device!r}")
-    return device
-
-
 def model_source(name: str) -> str:
     """A packaged model's path, an existing local folder, or else the name as a hub id."""
     if is_packaged(name):

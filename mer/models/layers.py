@@ -13,6 +13,9 @@ class ModalityEncoder(nn.Module):
     side file; `mean`'s length is the feature dim the model was trained on.
     """
 
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(self, in_dim: int, out_dim: int, dropout: float):
         super().__init__()
         self.register_buffer("mean", torch.zeros(in_dim))

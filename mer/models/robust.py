@@ -14,10 +14,19 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .base import MODELS, FusionModel
 from .layers import ModalityEncoder, SwiGLUHead
 
 
-class RobustATV(nn.Module):
+@MODELS.register("robust_atv", "token transformer over any of A, T, V; a missing modality is masked out of attention")
+class RobustATV(FusionModel):
+    accepts = frozenset({"audio", "text", "video"})
+
+    @classmethod
+    def config_arguments(cls, model_config: Mapping) -> dict:
+        keys = ("num_layers", "num_heads", "ffn_mult")
+        return {k: model_config[k] for k in keys}
+
     def __init__(
         self,
         modalities: Sequence[str],

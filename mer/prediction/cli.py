@@ -7,9 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mer_builder.cli_common import UsageError, cli_parser, run_command
 from mer_builder.fsutil import atomic_write_text
 
-from .inputs import Failure, TranscriptError, Transcripts, find_media
+from .inputs import Failure, Transcripts, find_media
 from .outputs import (
     OUTPUT_SUFFIXES,
     display_path,
@@ -22,19 +23,13 @@ from .outputs import (
     timeline_path,
     write_predictions,
 )
-from .predictor import ENCODER_KINDS, Prediction, PredictionError, Predictor
-
-USER_ERRORS = (PredictionError, TranscriptError, FileExistsError)
+from .predictor import ENCODER_KINDS, Prediction, Predictor
 
 
-class UsageError(ValueError):
-    """A flag combination that cannot work; reported like argparse's own errors."""
-
-
-def predict_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="predict.py",
-        description="Predict the emotion of your own recordings (audio or video files, or folders of them) "
+def predict_parser(prog: str = "predict.py") -> argparse.ArgumentParser:
+    parser = cli_parser(
+        prog,
+        "Predict the emotion of your own recordings (audio or video files, or folders of them) "
         "with a trained checkpoint. See docs/predict.md.",
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="media files or folders (searched recursively)")
@@ -50,7 +45,7 @@ def predict_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window_s", type=float, help="also predict windows of this many seconds (a timeline)")
     parser.add_argument("--hop_s", type=float, help="seconds between window starts (default: --window_s)")
     parser.add_argument("--plot", action="store_true", help="draw each timeline as a PNG beside --output")
-    parser.add_argument("--batch_size", type=int, default=16, help="files (or windows) per batch (default 16)")
+    parser.add_argument("--batch_size", type=int, default=16, help="files (or windows) per batch")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     parser.add_argument(
         "--encoder",
@@ -59,7 +54,6 @@ def predict_parser() -> argparse.ArgumentParser:
         metavar="KIND=PATH",
         help=f"load a pretrained feature model from here instead ({', '.join(ENCODER_KINDS)}); repeatable",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -119,7 +113,7 @@ def _texts(args: argparse.Namespace, transcripts: Transcripts | None, media: lis
 
 def _describe(predictor: Predictor) -> str:
     config = predictor.pipeline.config
-    parts = [p.type if p.type != "speech_encoder" else p.model for p in config.audio]
+    parts = [getattr(p, "model", p.type) for p in config.audio]
     text = config.text.encoder
     features = [("audio", "+".join(parts)), ("text", getattr(text, "model", text.type))]
     if config.video is not None:
@@ -154,29 +148,25 @@ def _report(results: list[Prediction], failures: list[Failure], args: argparse.N
         print(f"{len(ok)} predicted, {len(failed)} failed", file=sys.stderr)
 
 
-def predict_main(argv: Sequence[str] | None = None) -> int:
-    parser = predict_parser()
-    args = parser.parse_args(argv)
-    try:
-        _check_usage(args)
-        encoders = _encoders(args.encoder)
-        transcripts = Transcripts.read(args.transcripts) if args.transcripts is not None else None
-        media, failures = find_media(args.inputs or transcripts.files)
-        if args.text is not None and len(media) > 1:
-            raise UsageError(
-                f"--text gives one transcript, but the inputs hold {len(media)} media files; use --transcripts"
-            )
-        _refuse_existing_outputs(args, media)
-        predictor = Predictor.from_checkpoint(args.ckpt, args.device, args.batch_size, encoders, args.quiet)
-        print(_describe(predictor), file=sys.stderr)
-        results = predictor.predict(
-            media, window_s=args.window_s, hop_s=args.hop_s, **_texts(args, transcripts, media, predictor)
+def predict_main(argv: Sequence[str] | None = None, prog: str = "predict.py") -> int:
+    return run_command(predict_parser(prog), argv, _predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    _check_usage(args)
+    encoders = _encoders(args.encoder)
+    transcripts = Transcripts.read(args.transcripts) if args.transcripts is not None else None
+    media, failures = find_media(args.inputs or (transcripts.files if transcripts else []))
+    if args.text is not None and len(media) > 1:
+        raise UsageError(
+            f"--text gives one transcript, but the inputs hold {len(media)} media files; use --transcripts"
         )
-    except UsageError as exc:
-        parser.error(str(exc))
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _refuse_existing_outputs(args, media)
+    predictor = Predictor.from_checkpoint(args.ckpt, args.device, args.batch_size, encoders, args.quiet)
+    print(_describe(predictor), file=sys.stderr)
+    results = predictor.predict(
+        media, window_s=args.window_s, hop_s=args.hop_s, **_texts(args, transcripts, media, predictor)
+    )
     failed_rows = [Prediction(f.path, error=f.reason) for f in failures]
     if args.output is not None:
         write_predictions(args.output, [*results, *failed_rows], predictor.labels)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mer_builder.audio import MEDIA_SUFFIXES
+from mer_builder.errors import InputError
 
 from ..features.text import Turn, dialogue_contexts
 
@@ -33,7 +34,7 @@ TRANSCRIPT_COLUMNS = ("path", "text", "speaker", "dialogue_id", "utterance_index
 REQUIRED_COLUMNS = ("path", "text")
 
 
-class TranscriptError(ValueError):
+class TranscriptError(InputError, ValueError):
     """A transcripts CSV that cannot be used; the message names the file, the line and what was expected."""
 
 

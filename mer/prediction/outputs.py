@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_builder.fsutil import atomic_write_text
+from mer_builder.fsutil import atomic_write_text, csv_text
 
-from ..evaluation import csv_text
 from ..training.plots import new_figure, save_png
 from .predictor import Prediction
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,9 +32,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError
+from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError, conform_samples
+from mer_builder.errors import InputError
 
 from ..features.config import FeatureConfigError
+from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
@@ -48,7 +50,7 @@ ENCODER_KINDS = ("audio", "text", "video", "face_detector")
 SILENCE_PEAK = 1e-4  # -80 dBFS: a muted microphone or an empty track
 
 
-class PredictionError(ValueError):
+class PredictionError(InputError, ValueError):
     """Prediction cannot run at all (checkpoint, features, a modality the model needs); the message says what to do."""
 
 
@@ -98,6 +100,8 @@ class _Input:
     text: str | None
     speaker: str | None
     context: tuple[Turn, ...]
+    samples: np.ndarray | None = None  # an in-memory waveform given instead of a file
+    sample_rate: int | None = None
     waveform: np.ndarray | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
     used: list[str] = field(default_factory=list)  # text and video, once their features are in
@@ -163,28 +167,36 @@ class Predictor:
 
     def predict(
         self,
-        paths: Sequence[Path | str],
+        paths: Sequence[Path | str | np.ndarray],
         texts: Sequence[str | None] | None = None,
         speakers: Sequence[str | None] | None = None,
         contexts: Sequence[Sequence[Turn]] | None = None,
         window_s: float | None = None,
         hop_s: float | None = None,
+        sample_rate: int | None = None,
     ) -> list[Prediction]:
-        """One `Prediction` per path, in order. `texts[i]` is the transcript of `paths[i]` (None: none);
+        """One `Prediction` per input, in order. An input is a media file's path, or a waveform as a numpy
+        array ((n,) or (n, channels)) whose `sample_rate` must then be given; its result's `path` reads
+        `<array i>`. `texts[i]` is the transcript of input i (None: none);
         `speakers` and `contexts` (earlier (speaker, text) turns, oldest first) matter when the
         model's features use them. With `window_s`, each file is also cut into windows of that
         length every `hop_s` seconds (default: `window_s`) and `timeline` holds one prediction per
         window; the file's probabilities are then the mean over its windows."""
         n = len(paths)
+        arrays = {i: p for i, p in enumerate(paths) if isinstance(p, np.ndarray)}
+        if arrays and sample_rate is None:
+            raise PredictionError("waveforms given as arrays need sample_rate= (their samples per second)")
         texts, speakers = _per_input(texts, n, "texts"), _per_input(speakers, n, "speakers")
         contexts = _per_input(contexts, n, "contexts")
         window, hop = _window_lengths(window_s, hop_s, self.pipeline.config.sample_rate)
         if self.uses_text and not self.can_skip_text and all(t is None for t in texts):
             raise PredictionError(self._needs_text(f"for any of the {n} inputs"))
         items = [
-            _Input(i, Path(p), (t or "").strip() or None, s, tuple(c or ()))
+            _Input(i, Path(f"<array {i}>" if i in arrays else p), (t or "").strip() or None, s, tuple(c or ()))  # type: ignore[arg-type]
             for i, (p, t, s, c) in enumerate(zip(paths, texts, speakers, contexts, strict=True))
         ]
+        for i, samples in arrays.items():
+            items[i].samples, items[i].sample_rate = samples, sample_rate
         results: list[Prediction | None] = [None] * n
         with tqdm(total=n, desc="predict", unit="file", disable=self.quiet) as bar:
             for batch in self._decoded_batches(items, window, hop):
@@ -220,11 +232,15 @@ class Predictor:
         if self.uses_text and item.text is None and not self.can_skip_text:
             item.error = self._needs_text("for this file")
             return
-        if item.path.is_dir():
+        if item.samples is None and item.path.is_dir():
             item.error = "is a folder: give media files (mer.prediction.find_media lists the ones in a folder)"
             return
         try:
-            item.waveform = self.pipeline.load_waveform(item.path)
+            if item.samples is not None:
+                rate = self.pipeline.config.sample_rate
+                item.waveform = conform_samples(item.samples, item.sample_rate, rate, str(item.path))  # type: ignore[arg-type]
+            else:
+                item.waveform = self.pipeline.load_waveform(item.path)
         except AudioDecodeError as exc:
             item.error = _reason(exc, item.path)
             return
@@ -239,8 +255,10 @@ class Predictor:
         segments = [(item, a, b) for item in batch if not item.error for a, b in item.spans]
         features: dict[str, list[np.ndarray | None]] = {}
         if "audio" in self.modalities:
-            audio = _isolated(
-                self.pipeline.audio_features, [item.waveform[a:b] for item, a, b in segments], self.batch_size
+            audio = isolated(
+                lambda chunk: finite_or_error(self.pipeline.audio_features(chunk), "audio"),
+                [item.waveform[a:b] for item, a, b in segments],
+                self.batch_size,
             )
             for (item, _, _), vector in zip(segments, audio, strict=True):
                 if isinstance(vector, Exception) and not item.error:
@@ -264,8 +282,8 @@ class Predictor:
     def _text_vectors(self, items: list[_Input]) -> dict[int, np.ndarray]:
         """The text vector of every input with a transcript; the ones without get none (masked out)."""
         given = [item for item in items if item.text is not None]
-        vectors = _isolated(
-            lambda chunk: self.pipeline.text_features(*zip(*chunk, strict=True)),
+        vectors = isolated(
+            lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
             [(i.text, i.speaker, i.context) for i in given],
             2 * self.batch_size,
         )
@@ -348,12 +366,9 @@ class Predictor:
 
 
 def _device(name: str) -> str:
-    from ..features.hf import resolve_device
+    from ..device import resolve_device
 
-    try:
-        return resolve_device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise PredictionError(str(exc)) from None
+    return str(resolve_device(name))
 
 
 def _per_input(values: Sequence | None, n: int, name: str) -> list:
@@ -390,27 +405,6 @@ def _reason(exc: BaseException, path: Path) -> str:
     """The exception's message without the file name it usually starts with (the result already names the file)."""
     text = str(exc).strip() or type(exc).__name__
     return text.removeprefix(f"{path}: ")
-
-
-def _isolated(compute: Callable[[list], np.ndarray], items: list, batch_size: int) -> list[np.ndarray | Exception]:
-    """`compute` over batches of items; when a batch fails, each of its items alone, so one bad item
-    fails only itself. Non-finite results count as failures."""
-    out: list[np.ndarray | Exception] = []
-    for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        try:
-            out.extend(_finite(compute(chunk)))
-        except Exception:
-            for item in chunk:
-                try:
-                    out.extend(_finite(compute([item])))
-                except Exception as exc:
-                    out.append(exc)
-    return out
-
-
-def _finite(vectors: np.ndarray) -> list[np.ndarray | Exception]:
-    return [v if np.isfinite(v).all() else ValueError("features contain NaN or inf") for v in vectors]
 
 
 def _encoder_entries(config: dict) -> list[tuple[str, str, dict, str]]:

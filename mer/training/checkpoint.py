@@ -29,17 +29,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_output
 
 from .. import __version__
-from ..models import build_model
+from ..models import FusionModel, build_model
 
 FORMAT = "mer-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_state", "model_config", "modalities", "dims", "labels")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A checkpoint is unreadable or does not fit; the message names the file and the mismatch."""
 
 
@@ -53,7 +54,7 @@ def versions() -> dict[str, str]:
 
 
 def make_checkpoint(
-    model: nn.Module,
+    model: FusionModel,
     config: Mapping,
     dims: Mapping[str, int],
     labels: Sequence[str],
@@ -157,7 +158,7 @@ def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], sourc
     model.load_state_dict(state, strict=True)
 
 
-def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> nn.Module:
+def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> FusionModel:
     """Rebuild the model the checkpoint describes and load its weights strictly (eval mode)."""
     model = build_model(
         checkpoint["model_config"], checkpoint["modalities"], checkpoint["dims"], len(checkpoint["labels"])

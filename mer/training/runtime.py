@@ -1,4 +1,4 @@
-"""Seeds, determinism and the compute device."""
+"""Seeds and determinism (the compute device: `mer.device`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import random
 
 import numpy as np
 import torch
-
-from ..config import ConfigError
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -25,18 +23,3 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 def epoch_seed(seed: int, epoch: int) -> int:
     """The torch seed for one epoch (dropout, modality dropout, noise), so a resumed epoch repeats exactly."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def resolve_device(name: str) -> tuple[torch.device, str]:
-    """The torch device for `training.device`, and a sentence saying which and why."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device(
-                "cuda"
-            ), f"device: cuda ({torch.cuda.get_device_name(0)}; chosen by training.device=auto)"
-        return torch.device("cpu"), "device: cpu (training.device=auto found no CUDA GPU)"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"training.device={name} but torch sees no CUDA GPU; use training.device=auto or cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("training.device=mps but the MPS backend is not available; use training.device=auto or cpu")
-    return torch.device(name), f"device: {name} (set by training.device)"

@@ -15,7 +15,8 @@ from torch import nn
 
 def build_optimizer(model: nn.Module, training: Mapping) -> torch.optim.Optimizer:
     """AdamW/Adam/SGD; biases, norms and embeddings (1-d or fewer params, plus CLS/modality tokens) get no decay."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -44,7 +45,8 @@ class LRSchedule:
         self.step_size, self.gamma = training["step_size"], training["gamma"]
         self.patience = training["plateau_patience"]
         self.maximize = maximize
-        self.plateau_scale, self.plateau_best, self.plateau_bad = 1.0, None, 0
+        self.plateau_best: float | None = None
+        self.plateau_scale, self.plateau_bad = 1.0, 0
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup_steps:

@@ -15,33 +15,39 @@ noise. A run resumed from last.pt therefore reproduces the uninterrupted run exa
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from mer_builder.fsutil import atomic_write_text
+from mer_builder.fsutil import atomic_write_text, csv_text
 from mer_builder.labels import EMOTIONS
 
-from ..evaluation import cross_entropy, csv_text, predict_logits
 from ..features.store import FeatureStore
-from ..metrics import HEADLINE, classification_metrics
+from ..inference import predict_logits
+from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
-from ..models import build_model
+from ..models import FusionModel, build_model
+from ..models.layers import ModalityEncoder
 from .augment import add_feature_noise, modality_presence
 from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate
 from .early_stopping import EarlyStopping
 from .ema import EMA
+from .losses import LOSSES
 from .plots import plot_history
 from .runtime import epoch_seed, seed_everything
 from .schedule import LRSchedule, build_optimizer
+from .tracking import RunTracker
 
+logger = logging.getLogger(__name__)
 TRAIN_COLUMNS = ("epoch", "loss", *HEADLINE, "lr", "seconds")
 VAL_COLUMNS = ("epoch", "loss", *HEADLINE, "seconds")
 
@@ -73,12 +79,12 @@ class Trainer:
         fold: str,
         device: torch.device,
         quiet: bool = False,
-        log: Callable[[str], None] = print,
+        tracker: RunTracker | None = None,
     ):
         self.config, self.training = config, config["training"]
         self.modalities, self.train_store, self.val_store = modalities, train_store, val_store
         self.unit_dir, self.seed, self.fold, self.device = Path(unit_dir), seed, fold, device
-        self.quiet, self.log = quiet, log
+        self.quiet, self.tracker = quiet, tracker
         self.dims = {m: train_store.dims[m] for m in modalities}
         self.best_path = self.unit_dir / "checkpoints" / "best.pt"
         self.last_path = self.unit_dir / "checkpoints" / "last.pt"
@@ -97,7 +103,7 @@ class Trainer:
         weights = None
         if self.training["class_weights"] == "balanced":
             weights = balanced_class_weights(train_store.labels, len(EMOTIONS)).to(device)
-        self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=self.training["label_smoothing"])
+        self.criterion = LOSSES[self.training["loss"]](self.training, weights)
         self.epoch, self.step, self.stopped_early = 0, 0, False
         self.history: dict[str, list[dict]] = {"train": [], "val": []}
         self.noise_scale: dict[str, torch.Tensor] = {}
@@ -113,9 +119,10 @@ class Trainer:
         for m, (mean, std) in feature_statistics(self.train_store, self.modalities, quiet=self.quiet).items():
             self.noise_scale[m] = std.to(self.device)
             if m in chosen:
-                self.model.encoders[m].set_statistics(mean.to(self.device), std.to(self.device))
+                encoder = cast(ModalityEncoder, self.model.encoders[m])
+                encoder.set_statistics(mean.to(self.device), std.to(self.device))
 
-    def _checkpoint(self, model_state_from: nn.Module, val_metrics: Mapping, with_state: bool) -> dict:
+    def _checkpoint(self, model_state_from: FusionModel, val_metrics: Mapping, with_state: bool) -> dict:
         extra = {
             "fold": self.fold,
             "seed": self.seed,
@@ -213,7 +220,7 @@ class Trainer:
         resuming = resume and self.last_path.is_file()
         if resuming:
             self._restore()
-            self.log(f"[{self.fold} seed {self.seed}] resumed after epoch {self.epoch} from {self.last_path}")
+            logger.info("[%s seed %s] resumed after epoch %d from %s", self.fold, self.seed, self.epoch, self.last_path)
         if not self.finished:
             self._fit_statistics(into_encoders=not resuming)  # a resumed model already holds its statistics
         while not self.finished:
@@ -226,14 +233,16 @@ class Trainer:
             self.stopped_early = self.stopper.should_stop
             save_checkpoint(self.last_path, self._checkpoint(self.model, val_metrics, with_state=True))
             self._write_history()
+            if self.tracker is not None:
+                self.tracker.epoch(self.epoch, train_row, val_row)
             marker = " *" if self.stopper.best_epoch == self.epoch else ""
-            self.log(
+            logger.info(
                 f"[{self.fold} seed {self.seed}] epoch {self.epoch:3d}  train loss {train_row['loss']:.4f}  "
                 f"val loss {val_row['loss']:.4f} acc {val_row['acc']:.3f} wF1 {val_row['weighted_f1']:.3f} "
                 f"UAR {val_row['uar']:.3f}  ({train_row['seconds']:.1f}s){marker}"
             )
             if self.stopped_early:
-                self.log(
+                logger.info(
                     f"[{self.fold} seed {self.seed}] early stop: val {self.stopper.metric} did not improve for "
                     f"{self.stopper.bad_epochs} epochs (best {self.stopper.best:.4f}, epoch {self.stopper.best_epoch})"
                 )

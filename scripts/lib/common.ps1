@@ -2,7 +2,6 @@
 # Each stage is one Python command from the active environment; every command is echoed before it runs.
 
 $MerRoot = (Resolve-Path (Join-Path $PSScriptRoot "../..")).Path
-$env:PYTHONPATH = (@($MerRoot, (Join-Path $MerRoot "mer_dataset_builder/src"), $env:PYTHONPATH) | Where-Object { $_ }) -join [IO.Path]::PathSeparator
 $FeatureGroups = @("train", "val", "testA", "testB")
 
 function Step {

@@ -2,7 +2,6 @@
 # Each stage is one Python command from the active environment; every command is echoed before it runs.
 
 MER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-export PYTHONPATH="$MER_ROOT:$MER_ROOT/mer_dataset_builder/src${PYTHONPATH:+:$PYTHONPATH}"
 FEATURE_GROUPS=(train val testA testB)
 
 step() {

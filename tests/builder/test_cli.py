@@ -2,15 +2,12 @@
 
 import io
 import json
-import os
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
-import mer_builder
 from mer_builder.cli import main
 from mer_builder.manifest import MANIFEST_NAME, read_manifest
 
@@ -35,26 +32,24 @@ def test_prepare_help_lists_exactly_the_build_flags(capsys):
     assert flags == {
         "--help", "--datasets", "--raw_dir", "--out_dir", "--mead_contempt", "--emovdb_sleepy", "--ravdess_calm",
         "--iemocap_frustrated", "--audio_failure", "--num_workers", "--backend", "--scheduler", "--seed", "--force",
-        "--continue_on_error", "--quiet",
+        "--continue_on_error", "--quiet", "--verbose", "--debug",
     }  # fmt: skip
     for choice in ("map_to_disgust", "map_to_neutral", "map_to_anger", "replace_with_silence"):
         assert choice in out
 
 
 def test_module_entry_point_runs():
-    src = str(Path(mer_builder.__file__).parents[1])  # works whether or not the package is pip-installed
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-m", "mer_builder", "--help"], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-m", "mer_builder", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "download" in result.stdout and "Exit codes" in result.stdout
 
 
-def test_usage_errors_exit_1_not_2(capsys, tmp_path):
+def test_usage_errors_exit_2_like_every_mer_tool(capsys, tmp_path):
     code, _, err = _run(capsys, "prepare", "--raw_dir", tmp_path, "--out_dir", tmp_path / "o", "--datasets", "timit")
-    assert code == 1 and "unknown dataset 'timit'" in err
+    assert code == 2 and "unknown dataset 'timit'" in err
     code, _, err = _run(capsys, "prepare", "--raw_dir", tmp_path)
-    assert code == 1 and "--out_dir" in err
+    assert code == 2 and "--out_dir" in err
     code, _, err = _run(capsys, "prepare", "--raw_dir", tmp_path, "--out_dir", tmp_path / "o", "--ravdess_calm", "keep")
-    assert code == 1 and "invalid choice" in err
+    assert code == 2 and "invalid choice" in err
 
 
 def test_prepare_validate_integrity_succeed_on_a_good_corpus(capsys, toy_raw, tmp_path):
@@ -93,7 +88,7 @@ def test_out_dir_is_used_exactly_as_given(capsys, toy_raw, tmp_path, monkeypatch
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("mine")
     code, _, err = _run(capsys, "prepare", "--datasets", "ravdess", "--raw_dir", "raw", "--out_dir", "mine", "--quiet")
-    assert code == 1 and err.startswith("error: mine: --out_dir is not empty") and err.count("\n") == 1
+    assert code == 2 and err.startswith("error: mine: --out_dir is not empty") and err.count("\n") == 1
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["thesis.tex"]
 
 
@@ -107,18 +102,18 @@ def test_quiet_turns_off_progress_bars(capsys, toy_raw, tmp_path):
 
 def test_all_chains_the_stages_and_skips_a_present_corpus(capsys, toy_raw, tmp_path):
     code, stdout, err = _run(capsys, "all", "--datasets", "ravdess", "--raw_dir", toy_raw, "--out_dir",
-                             tmp_path / "out", "--quiet")  # fmt: skip
+                             tmp_path / "out")  # fmt: skip
     assert code == 0, err
-    assert f"RAVDESS: present at {toy_raw / 'ToyRAVDESS'}" in stdout
+    assert f"RAVDESS: present at {toy_raw / 'ToyRAVDESS'}" in err  # progress goes to stderr, results to stdout
     assert stdout.index("RAVDESS: 24 records") < stdout.index("validate: OK") < stdout.index("integrity: OK")
 
 
 def test_all_names_an_absent_gated_corpus_and_prints_where_to_put_it(capsys, toy_raw, tmp_path, toy_recipes):
     toy_recipes("iemocap")
-    argv = ("all", "--datasets", "ravdess", "iemocap", "--raw_dir", toy_raw, "--out_dir", tmp_path / "out", "--quiet")
+    argv = ("all", "--datasets", "ravdess", "iemocap", "--raw_dir", toy_raw, "--out_dir", tmp_path / "out")
     code, stdout, err = _run(capsys, *argv)
     assert code == 1 and not (tmp_path / "out").exists()
-    assert "IEMOCAP: not found (expected the folder ToyIEMOCAP/ directly under --raw_dir)" in stdout
+    assert "IEMOCAP: not found (expected the folder ToyIEMOCAP/ directly under --raw_dir)" in err
     assert f"request access, then unpack it to {toy_raw}/ToyIEMOCAP/" in err
     assert f"error: [IEMOCAP] {toy_raw / 'ToyIEMOCAP'}: request access" in err
     code, stdout, err = _run(capsys, *argv, "--continue_on_error")
@@ -135,12 +130,12 @@ def test_all_downloads_a_fetchable_corpus_once(capsys, tmp_path, toy_recipes, wr
     http_server.files["/esd.tar.gz"] = buffer.getvalue()
     toy_recipes("esd", folder="ToyESD", url=http_server.url("/esd.tar.gz"))
     raw, out = tmp_path / "raw", tmp_path / "out"
-    code, stdout, err = _run(capsys, "all", "--datasets", "esd", "--raw_dir", raw, "--out_dir", out, "--quiet")
+    code, _, err = _run(capsys, "all", "--datasets", "esd", "--raw_dir", raw, "--out_dir", out)
     assert code == 0, err
-    assert f"ESD: downloaded to {raw / 'ToyESD'}" in stdout and len(read_manifest(out / MANIFEST_NAME)) == 6
-    code, stdout, _ = _run(capsys, "download", "--datasets", "esd", "--raw_dir", raw)
-    assert code == 0 and "ESD: present at" in stdout and len(http_server.requests) == 1
-    code, stdout, _ = _run(capsys, "download", "--datasets", "esd", "--raw_dir", raw, "--force", "--quiet")
+    assert f"ESD: downloaded to {raw / 'ToyESD'}" in err and len(read_manifest(out / MANIFEST_NAME)) == 6
+    code, _, err = _run(capsys, "download", "--datasets", "esd", "--raw_dir", raw)
+    assert code == 0 and "ESD: present at" in err and len(http_server.requests) == 1
+    code, _, _ = _run(capsys, "download", "--datasets", "esd", "--raw_dir", raw, "--force", "--quiet")
     assert code == 0 and len(http_server.requests) == 2
 
 
@@ -220,4 +215,4 @@ def test_demo_refuses_to_write_over_an_existing_corpus_folder(capsys, tmp_path, 
     toy_recipes("ravdess")
     (tmp_path / "raw" / "ToyRAVDESS").mkdir(parents=True)
     code, _, err = _run(capsys, "demo", "--out_dir", tmp_path, "--datasets", "ravdess")
-    assert code == 1 and "ToyRAVDESS: already exists" in err
+    assert code == 2 and "ToyRAVDESS: already exists" in err

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from mer_builder.errors import InputError, RunFailure
 from mer_builder.parallel import (
     MAX_TASK_ITEMS,
     PROBE_PREFIX,
-    ExecutorError,
     LocalExecutor,
     SharedFilesystemError,
     SharedFolder,
@@ -39,8 +39,9 @@ def test_check_shared_names_the_folder_the_worker_cannot_see(tmp_path):
     (tmp_path / "raw" / "RAVDESS").mkdir()
     check_shared([SharedFolder("--raw_dir", str(tmp_path / "raw"), ("RAVDESS",))], "dask")
     missing = SharedFolder("--raw_dir", str(tmp_path / "nowhere"))
-    with pytest.raises(SharedFilesystemError, match=r"cannot see --raw_dir .*nowhere: --backend ray needs"):
+    with pytest.raises(SharedFilesystemError, match=r"cannot see --raw_dir .*nowhere: --backend ray needs") as err:
         check_shared([missing], "ray")
+    assert isinstance(err.value, RunFailure) and err.value.exit_code == 1  # one line `error: ...`, exit 1
     empty = tmp_path / "empty"  # what a worker with its own (empty) folder at the same path sees
     empty.mkdir()
     with pytest.raises(SharedFilesystemError, match="cannot see --out_dir"):
@@ -65,10 +66,10 @@ def test_local_executor_runs_every_task_once(workers):
 
 
 def test_open_executor_rejects_what_cannot_work(tmp_path):
-    with pytest.raises(ExecutorError, match="--backend must be one of local, dask, ray, got 'loky'"):
+    with pytest.raises(InputError, match="--backend must be one of local, dask, ray, got 'loky'"):
         open_executor("loky")
-    with pytest.raises(ExecutorError, match="--scheduler is the address of a Dask scheduler"):
+    with pytest.raises(InputError, match="--scheduler is the address of a Dask scheduler"):
         open_executor("local", 2, scheduler="tcp://127.0.0.1:8786")
-    with pytest.raises(ValueError, match="--num_workers must be at least 1"):
+    with pytest.raises(InputError, match="--num_workers must be at least 1"):
         open_executor("local", 0)
     assert isinstance(open_executor("local", 2), LocalExecutor)

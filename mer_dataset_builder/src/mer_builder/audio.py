@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import InputError
 from .fsutil import atomic_write_bytes
 
 TARGET_SR = 16000
@@ -25,7 +26,7 @@ CONTAINER_SUFFIXES = frozenset({".m4a", ".mp4", ".flv", ".mov", ".mkv", ".webm",
 MEDIA_SUFFIXES = SOUNDFILE_SUFFIXES | CONTAINER_SUFFIXES
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(InputError):
     """A media file that cannot be turned into audio samples; the message names the file."""
 
 
@@ -116,19 +117,36 @@ def load_audio(path: Path | str, target_sr: int | None = TARGET_SR) -> tuple[np.
         raise
     except Exception as exc:  # libsndfile and FFmpeg raise many types; all mean "cannot decode this file"
         raise AudioDecodeError(f"{path}: cannot decode audio ({type(exc).__name__}: {exc})") from exc
+    return conform_samples(samples, sr, target_sr, str(path)), target_sr or sr
+
+
+def conform_samples(
+    samples: np.ndarray, sr: int, target_sr: int | None = TARGET_SR, source: str = "samples"
+) -> np.ndarray:
+    """Mono float32 at `target_sr` (None keeps `sr`) from decoded or in-memory samples, (n,) or (n, channels).
+
+    Raises AudioDecodeError naming `source` for empty, non-finite or wrongly shaped samples.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    elif samples.ndim != 1:
+        raise AudioDecodeError(f"{source}: expected samples shaped (n,) or (n, channels), got {samples.shape}")
     if samples.size == 0:
-        raise AudioDecodeError(f"{path}: decoded to zero samples")
+        raise AudioDecodeError(f"{source}: decoded to zero samples")
     if not np.all(np.isfinite(samples)):
-        raise AudioDecodeError(f"{path}: decoded samples contain NaN or inf")
+        raise AudioDecodeError(f"{source}: decoded samples contain NaN or inf")
+    if not isinstance(sr, int | np.integer) or sr <= 0:
+        raise AudioDecodeError(f"{source}: expected a positive integer sample rate, got {sr!r}")
     if target_sr is not None and sr != target_sr:
         resampled = soxr.resample(samples, sr, target_sr, quality="HQ").astype(np.float32, copy=False)
         if resampled.size == 0:  # shorter than one output sample: nothing of it survives the rate change
             raise AudioDecodeError(
-                f"{path}: too short: {samples.size} sample{'s' * (samples.size != 1)} at {sr} Hz "
+                f"{source}: too short: {samples.size} sample{'s' * (samples.size != 1)} at {sr} Hz "
                 f"is less than one sample at {target_sr} Hz"
             )
-        samples, sr = resampled, target_sr
-    return samples, sr
+        samples = resampled
+    return samples
 
 
 def riff_chunk(chunk_id: bytes, payload: bytes) -> bytes:

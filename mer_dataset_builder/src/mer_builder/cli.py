@@ -1,8 +1,9 @@
 """`python -m mer_builder`: fetch, prepare and check the seven corpora, or write the synthetic demo.
 
-Exit codes: 0 success; 2 the manifest failed `validate` or `integrity`; 1 any other error, with a
-one-line reason on stderr naming the corpus and the file. `all` returns the code of the first
-stage that failed.
+Exit codes (the convention of every mer tool, `mer_builder.cli_common`): 0 success; 2 invalid input
+or usage (the manifest failed `validate` or `integrity`, a corpus folder not in its native layout, a
+bad flag); 1 failed at run time (a download, a broken input during `prepare`), each with a one-line
+reason on stderr naming the corpus and the file. `all` returns the code of the first stage that failed.
 """
 
 from __future__ import annotations
@@ -14,32 +15,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import recipes
-from .audio import AudioDecodeError
-from .download import DownloadError, quiet_downloads
+from .api import STAGES, BuildResult, build
+from .cli_common import CliParser, add_logging_flags, add_num_workers, run_command
+from .errors import EXIT_OK
 from .labels import POLICY_CHOICES, LabelPolicy
 from .manifest import CORPORA, CORPUS_ALIASES, MANIFEST_NAME
 from .normalise import AUDIO_FAILURE_POLICIES
-from .parallel import BACKENDS, ExecutorError, default_num_workers
-from .pipeline import REPORT_NAME, STATS_NAME, BuildOptions, CorpusOutcome, OutputDirError, prepare
+from .parallel import BACKENDS
+from .pipeline import REPORT_NAME, STATS_NAME, CorpusOutcome, OutputDirError
 from .recipes import canonical_name
-from .recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
-from .validate import CheckResult, integrity, validate
+from .recipes.common import CorpusError
 
-EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 1, 2
-USER_ERRORS = (CorpusError, AudioDecodeError, DownloadError, OutputDirError, ExecutorError, OSError, ValueError)
+RUNTIME_ERRORS = (OSError, ValueError)  # beyond the InputError/RunFailure kinds: a disk or decoder problem
 MAX_LISTED_WARNINGS = 10
 AUDIO_COUNT_NAMES = {"normalised": "normalised", "reused": "reused (unchanged since the last run)",
                      "replaced_with_silence": "replaced with silence", "dropped": "dropped (bad audio)",
                      "failed": "failed",
                      "clipped": "clipped (samples above full scale; noted on the record)"}  # fmt: skip
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with 1 ("other error"): 2 is reserved for a manifest that failed validation."""
-
-    def error(self, message: str):
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _dataset_names(value: str) -> list[str]:
@@ -49,48 +41,48 @@ def _dataset_names(value: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m mer_builder",
+def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser:
+    parser = CliParser(
+        prog=prog,
         description="Fetch, prepare and check seven emotion corpora as one manifest, or write the synthetic demo.",
-        epilog="Exit codes: 0 success, 2 validate/integrity failed, 1 any other error. "
-        "`python -m mer_builder COMMAND --help` describes each command.",
+        epilog="Exit codes: 0 success, 2 invalid input or usage (validate/integrity failed), 1 failed at run time. "
+        f"`{prog} COMMAND --help` describes each command.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    quiet = _Parser(add_help=False)
-    quiet.add_argument("--quiet", action="store_true", help="no progress bars")
-    datasets = _Parser(add_help=False)
+    quiet = CliParser(add_help=False)
+    add_logging_flags(quiet)
+    datasets = CliParser(add_help=False)
     datasets.add_argument(
         "--datasets", nargs="+", type=_dataset_names, metavar="NAME",
         help=f"corpora to process, any of {' '.join(CORPORA)} (alias: {', '.join(CORPUS_ALIASES)}); "
         "space- or comma-separated; default: all seven (validate/integrity: all in the manifest)",
     )  # fmt: skip
-    raw = _Parser(add_help=False)
+    raw = CliParser(add_help=False)
     raw.add_argument("--raw_dir", type=Path, required=True, help="folder holding each corpus in its native layout")
-    out = _Parser(add_help=False)
+    out = CliParser(add_help=False)
     out.add_argument("--out_dir", type=Path, required=True,
                      help="output folder, used exactly as given: new, empty, or an earlier build's")  # fmt: skip
-    failure = _Parser(add_help=False)
+    failure = CliParser(add_help=False)
     failure.add_argument("--continue_on_error", action="store_true",
                          help="record a broken input or corpus in the report and go on with the rest "
                          "(still exit 1 at the end)")  # fmt: skip
-    workers = _Parser(add_help=False)
-    workers.add_argument("--num_workers", type=int, default=default_num_workers(),
-                         help="worker processes for audio; with --backend dask or ray and no cluster address, "
-                         "the size of the local cluster started (default: the CPUs here, %(default)s)")  # fmt: skip
-    engine = _Parser(add_help=False)
+    workers = CliParser(add_help=False)
+    add_num_workers(
+        workers, "audio; with --backend dask or ray and no cluster address, the size of the local cluster started"
+    )
+    engine = CliParser(add_help=False)
     engine.add_argument(
         "--backend",
         choices=BACKENDS,
         default="local",
         help="where audio tasks run: local processes, a Dask cluster or a Ray cluster; dask and ray "
-        "need --raw_dir and --out_dir on a filesystem every worker shares (default: %(default)s)",
+        "need --raw_dir and --out_dir on a filesystem every worker shares",
     )
     engine.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler to use with --backend dask (default: DASK_SCHEDULER_ADDRESS, else a "
                         "LocalCluster of --num_workers processes); Ray reads RAY_ADDRESS")  # fmt: skip
-    build = _Parser(add_help=False)
+    build = CliParser(add_help=False)
     for name, choices in POLICY_CHOICES.items():
         corpus, label = name.split("_", 1)
         build.add_argument(f"--{name}", choices=sorted(choices), default="drop",
@@ -103,10 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
         "record (replace_with_silence); default: %(default)s",
     )  # fmt: skip
     build.add_argument("--seed", type=int, default=0, help="seed of the speaker split hash (default: %(default)s)")
-    build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done")
+    build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done, "
+                       "and rebuild a corpus built in --out_dir with other label policies or --seed")  # fmt: skip
 
-    def add(name: str, run, help_text: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, parents=[*parents, quiet], help=help_text, description=help_text)
+    def add(name: str, run, help_text: str, parents: list[CliParser]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            parents=[*parents, quiet],
+            help=help_text,
+            description=help_text,
+            formatter_class=parser.formatter_class,
+        )
         sub.set_defaults(run=run)
         return sub
 
@@ -128,56 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error already printed
-        return int(exc.code or 0)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """The builder's command line (`mer build`, `mer-builder`, `python -m mer_builder`); returns the exit code."""
+    if prog is None:
+        prog = "mer-builder" if Path(sys.argv[0]).name == "mer-builder" else "python -m mer_builder"
+    return run_command(build_parser(prog), argv, _run, expected=RUNTIME_ERRORS)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.datasets is not None:
         args.datasets = list(dict.fromkeys(name for group in args.datasets for name in group))
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    except USER_ERRORS as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_ERROR
+    return args.run(args)
 
 
 def _names(args: argparse.Namespace) -> list[str]:
     return args.datasets or list(CORPORA)
-
-
-def _download_stage(names: list[str], raw_dir: Path, force: bool, quiet: bool) -> tuple[list[str], list[CorpusError]]:
-    """(corpora available under raw_dir, failures); every corpus is tried so all instructions show at once."""
-    available, failures = [], []
-    for name in names:
-        recipe = recipes.get_recipe(name)
-        if not force:
-            try:
-                print(f"{recipe.CORPUS}: present at {recipe.locate(raw_dir)}")
-                available.append(name)
-                continue
-            except CorpusLayoutError as exc:
-                if exc.found_at is not None:  # it is here, misplaced: moving it fixes that, a download does not
-                    failures.append(exc)
-                    continue
-                print(f"{recipe.CORPUS}: not found ({exc.reason})")
-        try:
-            with quiet_downloads(quiet):
-                path = recipe.download(raw_dir, force=force)
-            print(f"{recipe.CORPUS}: downloaded to {path}")
-            available.append(name)
-        except ManualDownloadRequired as exc:
-            print(f"{recipe.CORPUS} cannot be downloaded by a script. {exc.reason}", file=sys.stderr)
-            failures.append(exc)
-        except DownloadError as exc:
-            failures.append(CorpusError(recipe.CORPUS, None, str(exc)))
-        except CorpusError as exc:
-            failures.append(exc)
-    return available, failures
 
 
 def _report_failures(failures: list[CorpusError], what: str) -> None:
@@ -187,19 +151,29 @@ def _report_failures(failures: list[CorpusError], what: str) -> None:
         print(f"error: {len(failures)} corpora {what}: {', '.join(f.corpus for f in failures)}", file=sys.stderr)
 
 
+def _build(args: argparse.Namespace, stages: tuple[str, ...]) -> BuildResult:
+    """`mer_builder.api.build` with this command's flags (commands without a flag get the default)."""
+    options = {k: getattr(args, k) for k in ("audio_failure", "num_workers", "backend", "scheduler", "seed", "force",
+                                             "continue_on_error") if hasattr(args, k)}  # fmt: skip
+    if hasattr(args, "ravdess_calm"):
+        options["policy"] = LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES})
+    raw_dir, out_dir = getattr(args, "raw_dir", None), getattr(args, "out_dir", None)
+    return build(raw_dir, out_dir, args.datasets, stages=stages, quiet=args.quiet, **options)
+
+
+def _report(result: BuildResult) -> int:
+    """Print what `build` did (per-corpus lines, files written, the check tables); returns the exit code."""
+    _report_failures(result.unavailable, "unavailable")
+    if result.outcomes:
+        _report_prepare(result)
+    for check in result.checks:
+        print(f"\n{check.check} {result.manifest}")
+        print(check.summary())
+    return result.exit_code
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
-    _, failures = _download_stage(_names(args), args.raw_dir, args.force, args.quiet)
-    _report_failures(failures, "unavailable")
-    return EXIT_ERROR if failures else EXIT_OK
-
-
-def _build_options(args: argparse.Namespace) -> BuildOptions:
-    return BuildOptions(
-        raw_dir=args.raw_dir, out_dir=args.out_dir, policy=LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES}),
-        audio_failure=args.audio_failure, num_workers=args.num_workers, backend=args.backend,
-        scheduler=args.scheduler, seed=args.seed, force=args.force,
-        continue_on_error=args.continue_on_error, quiet=args.quiet,
-    )  # fmt: skip
+    return _report(_build(args, ("download",)))
 
 
 def _plural(count: int, noun: str) -> str:
@@ -230,57 +204,34 @@ def _warn_audio_failures(outcomes: list[CorpusOutcome], report_path: Path) -> No
         print(f"warning: ... and {len(kept) - MAX_LISTED_WARNINGS} more, all in {report_path}", file=sys.stderr)
 
 
-def _prepare_stage(names: list[str], args: argparse.Namespace) -> tuple[int, list[str]]:
-    """(exit code, corpora prepared without failing)."""
-    outcomes = prepare(names, _build_options(args))
-    for outcome in outcomes:
+def _report_prepare(result: BuildResult) -> None:
+    for outcome in result.outcomes:
         print(_describe(outcome))
-    out = args.out_dir
+    out = result.out_dir or Path()
     print(f"wrote {out / MANIFEST_NAME}, {out / STATS_NAME}, {out / REPORT_NAME}")
-    _warn_audio_failures(outcomes, out / REPORT_NAME)
-    troubled = [o for o in outcomes if o.failed or o.problems]
-    for outcome in troubled:
+    _warn_audio_failures(result.outcomes, out / REPORT_NAME)
+    for outcome in result.troubled:
         first = outcome.report if outcome.failed else outcome.problems[0]
         detail = first.get("error") or first.get("reason")
         count = 1 if outcome.failed else len(outcome.problems)
         print(f"error: [{outcome.corpus}] {first.get('file')}: {' '.join(str(detail).split())} "
               f"({_plural(count, 'problem')}; all in {out / REPORT_NAME})", file=sys.stderr)  # fmt: skip
-    return (EXIT_ERROR if troubled else EXIT_OK), [o.corpus for o in outcomes if not o.failed]
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    return _prepare_stage(_names(args), args)[0]
-
-
-def _print_check(result: CheckResult, out_dir: Path) -> int:
-    print(f"\n{result.check} {out_dir / MANIFEST_NAME}")
-    print(result.summary())
-    return EXIT_OK if result.ok else EXIT_INVALID
-
-
-def _display_names(args: argparse.Namespace) -> list[str] | None:
-    return None if args.datasets is None else [CORPORA[name] for name in args.datasets]
+    return _report(_build(args, ("prepare",)))
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    return _print_check(validate(args.out_dir, _display_names(args)), args.out_dir)
+    return _report(_build(args, ("validate",)))
 
 
 def _cmd_integrity(args: argparse.Namespace) -> int:
-    return _print_check(integrity(args.out_dir, _display_names(args), args.num_workers, args.quiet), args.out_dir)
+    return _report(_build(args, ("integrity",)))
 
 
 def _cmd_all(args: argparse.Namespace) -> int:
-    available, failures = _download_stage(_names(args), args.raw_dir, False, args.quiet)
-    _report_failures(failures, "unavailable")
-    if (failures and not args.continue_on_error) or not available:
-        return EXIT_ERROR
-    prepared_code, prepared = _prepare_stage(available, args)
-    codes = [EXIT_ERROR if failures else EXIT_OK, prepared_code]
-    if prepared:
-        codes.append(_print_check(validate(args.out_dir, prepared), args.out_dir))
-        codes.append(_print_check(integrity(args.out_dir, prepared, args.num_workers, args.quiet), args.out_dir))
-    return next((code for code in codes if code), EXIT_OK)
+    return _report(_build(args, STAGES))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from .errors import RunFailure
+
 CHUNK = 1 << 20
 COMPLETED_MARKER = ".completed"
 # `--quiet` reaches the progress bars of downloads that recipes start, without a parameter on every recipe.
@@ -40,7 +42,7 @@ def quiet_downloads(quiet: bool = True) -> Iterator[None]:
         _QUIET.reset(token)
 
 
-class DownloadError(Exception):
+class DownloadError(RunFailure):
     """A download or extraction that did not produce what was expected; the message names the file or URL."""
 
 

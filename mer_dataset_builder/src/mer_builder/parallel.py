@@ -35,6 +35,8 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import InputError, RunFailure
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -52,12 +54,12 @@ LOCAL_CLUSTER = {"threads_per_worker": 1, "processes": True, "host": "127.0.0.1"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-class ExecutorError(RuntimeError):
-    """The backend cannot be used (package missing, scheduler unreachable, tasks lost)."""
+class ExecutorError(RunFailure, RuntimeError):
+    """The backend cannot be used (package missing, scheduler unreachable, tasks lost): exit code 1."""
 
 
-class SharedFilesystemError(OSError):
-    """A worker cannot see a folder of the run: the cluster does not share the filesystem."""
+class SharedFilesystemError(RunFailure, OSError):
+    """A worker cannot see a folder of the run: the cluster does not share the filesystem (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,16 @@ def default_num_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def free_cpus() -> int:
+    """CPUs not busy right now: the available CPUs minus the 1-minute load average, at least 1."""
+    cpus = default_num_workers()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
 
 
 def task_size(n_items: int, slots: int, max_items: int = MAX_TASK_ITEMS) -> int:
@@ -333,14 +345,19 @@ class RayExecutor(_ClusterExecutor):
         self._owned = not ray.is_initialized()  # a session the caller opened (a notebook) stays open
         if self._owned:
             address = os.environ.get("RAY_ADDRESS") or None
-            local = {} if address else {"num_cpus": num_workers, "include_dashboard": False}
-            try:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **local)
+            try:  # a cluster brings its own CPUs; a local instance gets num_workers of them
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else num_workers,
+                    include_dashboard=None if address else False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = address or "a local instance"
                 raise ExecutorError(f"--backend ray: cannot start or reach Ray at {where} ({exc})") from None
         self.slots = max(1, int(ray.cluster_resources().get("CPU", num_workers)))
-        self._remote = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(run_task)
+        self._remote: Any = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(run_task)
 
     def _submit(self, fn: Callable, task: Any) -> Any:
         return self._remote.remote(fn, task, self.folders, self.backend)
@@ -379,11 +396,11 @@ def open_executor(
     """The executor for `backend`. `inputs` / `outputs` map a flag to a folder every cluster worker must see
     (to read, or to read and write); `num_workers` sizes a local pool, a LocalCluster or a local Ray instance."""
     if backend not in BACKENDS:
-        raise ExecutorError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if num_workers < 1:
-        raise ValueError(f"--num_workers must be at least 1, got {num_workers}")
+        raise InputError(f"--num_workers must be at least 1, got {num_workers}")
     if scheduler and backend != "dask":
-        raise ExecutorError("--scheduler is the address of a Dask scheduler: use it with --backend dask")
+        raise InputError("--scheduler is the address of a Dask scheduler: use it with --backend dask")
     if backend == "local":
         return LocalExecutor(num_workers)
     cls = DaskExecutor if backend == "dask" else RayExecutor

@@ -6,9 +6,9 @@ and `corpora/<CORPUS>.report.json`. After each corpus every per-corpus manifest 
 folder is merged into `meta_manifest.jsonl`, with `stats.json` and `build_report.json`, so
 preparing one corpus never loses the others already prepared there.
 
-Output folder layout (all writes atomic):
+Output folder layout (all writes atomic; `.mer.lock` is held by the running builder, see `locking`):
 
-    meta_manifest.jsonl  stats.json  build_report.json  .mer_builder
+    meta_manifest.jsonl  stats.json  build_report.json  .mer_builder  [.mer.lock]
     audio/<CORPUS>/<native_id>.wav
     corpora/<CORPUS>.manifest.jsonl  <CORPUS>.report.json  <CORPUS>.audio.jsonl (resume journal)
 """
@@ -29,9 +29,11 @@ from tqdm import tqdm
 
 from . import __version__, recipes
 from .audio import TARGET_SR
+from .errors import InputError
 from .fsutil import atomic_output, atomic_write_json
-from .labels import EMOTIONS, LABEL_OF, LabelPolicy
-from .manifest import MANIFEST_NAME, SPLITS, ManifestRecord, group_of, iter_manifest, write_manifest
+from .labels import EMOTIONS, LABEL_OF, POLICY_CHOICES, LabelPolicy
+from .locking import output_lock
+from .manifest import CORPORA, MANIFEST_NAME, SPLITS, ManifestRecord, group_of, iter_manifest, write_manifest
 from .normalise import (
     AUDIO_FAILURE_POLICIES,
     AudioJob,
@@ -55,7 +57,7 @@ REPORT_SUFFIX = ".report.json"
 JOURNAL_SUFFIX = ".audio.jsonl"
 
 
-class OutputDirError(Exception):
+class OutputDirError(InputError):
     """The output folder cannot be used without risking files the user made."""
 
 
@@ -124,18 +126,57 @@ class Recipe(Protocol):
 
 
 def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[CorpusOutcome]:
-    """Prepare each corpus (a CLI name or a recipe) in turn; a failure stops the run unless `continue_on_error`."""
+    """Prepare each corpus (a CLI name or a recipe) in turn; a failure stops the run unless `continue_on_error`.
+
+    The output folder is locked for the run (a second builder on it is refused, naming this one), and a
+    corpus already built there with other record-shaping options is refused unless `force`.
+    """
     claim_out_dir(options.out_dir)
     outcomes = []
-    shared = {"inputs": {"--raw_dir": options.raw_dir}, "outputs": {"--out_dir": options.out_dir}}
-    with open_executor(options.backend, options.num_workers, options.scheduler, **shared) as executor:
-        for name in names:
-            outcome = prepare_corpus(name, options, executor)
-            outcomes.append(outcome)
-            publish(options.out_dir)
-            if outcome.error and not options.continue_on_error:
-                raise outcome.error
+    with output_lock(options.out_dir):
+        chosen = [recipes.get_recipe(name) if isinstance(name, str) else name for name in names]
+        for recipe in chosen:
+            _refuse_changed_options(recipe.CORPUS, options)
+        shared = {"inputs": {"--raw_dir": options.raw_dir}, "outputs": {"--out_dir": options.out_dir}}
+        with open_executor(options.backend, options.num_workers, options.scheduler, **shared) as executor:
+            for recipe in chosen:
+                outcome = prepare_corpus(recipe, options, executor)
+                outcomes.append(outcome)
+                publish(options.out_dir)
+                if outcome.error and not options.continue_on_error:
+                    raise outcome.error
     return outcomes
+
+
+def record_options(corpus: str, options: BuildOptions, seeded_splits: bool = True) -> dict:
+    """The options that decide what a corpus's records mean: its label policies, and the split seed
+    (None when the corpus keeps official splits). (What `--audio_failure` does is named per file.)"""
+    cli_name = {display: name for name, display in CORPORA.items()}.get(corpus, "")
+    policies = {flag: getattr(options.policy, flag) for flag in POLICY_CHOICES if flag.split("_")[0] == cli_name}
+    return {**policies, "seed": options.seed if seeded_splits else None}
+
+
+def _refuse_changed_options(corpus: str, options: BuildOptions) -> None:
+    """Rebuilding a corpus with other labels or splits would silently replace its records: say so instead."""
+    if options.force or not (_corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}").is_file():
+        return
+    before = _previous_report(options.out_dir, corpus).get("options") or {}
+    now = record_options(corpus, options)
+    changed = [key for key, value in before.items() if value is not None and now.get(key) != value]
+    if changed:
+        was = " ".join(f"--{key} {before[key]}" for key in changed)
+        asks = " ".join(f"--{key} {now.get(key)}" for key in changed)
+        raise OutputDirError(
+            f"{options.out_dir}: {corpus} was built here with {was}, and this run asks for {asks}, which would "
+            "replace its records; pass --force to rebuild it with the new options, or give another --out_dir"
+        )
+
+
+def _previous_report(out_dir: Path, corpus: str) -> dict:
+    try:
+        return json.loads((_corpora_dir(out_dir) / f"{corpus}{REPORT_SUFFIX}").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor) -> CorpusOutcome:
@@ -144,7 +185,12 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
     corpus = recipe.CORPUS
     ctx = ParseContext(corpus=corpus, policy=options.policy, continue_on_error=options.continue_on_error)
     audio_failures: list[dict] = []
-    report: dict = {"dataset": corpus, "status": "ok"}
+    # `options` describe the corpus's published records: a failed run leaves the earlier ones in place.
+    report: dict = {
+        "dataset": corpus,
+        "status": "ok",
+        "options": _previous_report(options.out_dir, corpus).get("options"),
+    }
     error = None
     try:
         corpus_dir = recipe.locate(options.raw_dir)
@@ -155,6 +201,7 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
         if utterances and not records:
             raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
+        report["options"] = record_options(corpus, options, seeded_splits=any(u.split is None for u in utterances))
         report.update(
             parsed=len(utterances), records=len(records), audio=audio_counts,
             splits=dict(sorted(Counter(r.split for r in records).items())),

@@ -27,10 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError, RunFailure
 from ..labels import POLICY_CHOICES, LabelPolicy, map_raw_label
 
 
-class CorpusError(Exception):
+class CorpusError(RunFailure):
     """A problem with one corpus input; the message names the corpus and the file."""
 
     def __init__(self, corpus: str, path: Path | str | None, reason: str):
@@ -39,7 +40,7 @@ class CorpusError(Exception):
         super().__init__(f"[{corpus}]{where}: {reason}")
 
 
-class CorpusLayoutError(CorpusError):
+class CorpusLayoutError(CorpusError, InputError):
     """The corpus folder is missing or not in the native layout the recipe expects.
 
     `found_at` is where the corpus was found instead (one folder too deep, under another name):

@@ -1,19 +1,17 @@
 """MELD text only through the whole pipeline on the real label CSVs (no clips: audio is replaced by silence)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _python(*args: str, cwd: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'mer_dataset_builder' / 'src'}")
-    result = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, f"{args[:2]} failed:\n{result.stderr[-3000:]}"
 
 

@@ -14,7 +14,8 @@ from mer.features.store import META_FIELDS, MemmapStore, open_feature_store
 @pytest.fixture
 def features(small_corpus, tmp_path):
     out = tmp_path / "F"
-    args = ["--processed_dir", str(small_corpus), "--out_dir", str(out), "--meld_context_window", "1", "--quiet"]
+    args = ["--processed_dir", str(small_corpus), "--out_dir", str(out), "--meld_context_window", "1", "--quiet",
+            "--num_workers", "1"]  # fmt: skip
     assert extract_main(args) == 0
     return out
 
@@ -77,7 +78,7 @@ def test_a_crafted_pickle_is_refused_and_the_previous_memmap_survives(features, 
     victim.write_bytes(pickle.dumps({"id": "x", "audio_features": _RunsCode()}))
     with pytest.raises(UnsafePickleError, match=rf"{victim.name}: refused to load posix.system"):
         build_memmap(features / "val", out, quiet=True)
-    assert memmap_main(["--in_dir", str(features / "val"), "--out_dir", str(out), "--quiet"]) == 1
+    assert memmap_main(["--in_dir", str(features / "val"), "--out_dir", str(out), "--quiet"]) == 2
     assert "refused to load posix.system" in capsys.readouterr().err  # one clear line, not a traceback
     np.testing.assert_array_equal(np.load(out / "audio.npy"), before)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary dirs left behind
@@ -88,7 +89,9 @@ def test_inconsistent_or_foreign_dirs_are_errors_naming_the_file(features, tmp_p
     item = safe_load(features / "val" / rows[2]["path"])
     item["audio_features"] = item["audio_features"][:-1]
     (features / "val" / rows[2]["path"]).write_bytes(pickle.dumps(item))
-    with pytest.raises(MemmapBuildError, match=r"03-01-02-01-01-01-03.pkl: audio features have 159 values"):
+    with pytest.raises(
+        MemmapBuildError, match=r"03-01-02-01-01-01-03.pkl: audio features have shape \(159,\), expected \(160,\)"
+    ):
         build_memmap(features / "val", tmp_path / "M", quiet=True)
     user_dir = tmp_path / "mine"
     user_dir.mkdir()

@@ -18,7 +18,7 @@ from mer.features.video import (
     sample_frames,
     square_crop,
 )
-from tests.features.conftest import Utt, write_processed_dir
+from tests.mer.features.conftest import Utt, write_processed_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask:UserWarning")
 
@@ -96,6 +96,7 @@ def test_hf_command_with_faces_end_to_end(feat_media, tiny_models, tmp_path):
     processed = write_processed_dir(tmp_path / "processed", utts)
     out = tmp_path / "F"
     args = ["--processed_dir", str(processed), "--out_dir", str(out), "--quiet", "--device", "cpu",
+            "--num_workers", "1",
             "--audio_model", str(tiny_models["wavlm_layer"]), "--text_model", str(tiny_models["bert"]),
             "--video_model", str(tiny_models["resnet"]), "--video_max_frames", "3",
             "--max_failure_rate", "0.3"]  # fmt: skip

@@ -268,14 +268,11 @@ def test_bad_inputs_fail_one_by_one_and_the_rest_is_predicted(demo, tmp_path, ca
 def test_usage_and_transcript_errors_are_reported_before_any_work(demo, tmp_path, capsys):
     ckpt = str(demo.checkpoints["at_dropout"])
     wavs = [str(demo.audio(r)) for r in demo.group("testA")[:2]]
-    with pytest.raises(SystemExit) as exit_info:
-        predict_main(["--ckpt", ckpt, *wavs, "--text", "one transcript for two files"])
-    assert exit_info.value.code == 2 and "--text gives one transcript" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        predict_main(["--ckpt", ckpt, wavs[0], "--plot", "--output", str(tmp_path / "p.csv")])
+    assert predict_main(["--ckpt", ckpt, *wavs, "--text", "one transcript for two files"]) == 2
+    assert "--text gives one transcript" in capsys.readouterr().err
+    assert predict_main(["--ckpt", ckpt, wavs[0], "--plot", "--output", str(tmp_path / "p.csv")]) == 2
     assert "--plot draws the --window_s timeline" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        predict_main(["--ckpt", ckpt, wavs[0], "--output", str(tmp_path / "p.txt")])
+    assert predict_main(["--ckpt", ckpt, wavs[0], "--output", str(tmp_path / "p.txt")]) == 2
     assert "--output must end in .csv or .jsonl" in capsys.readouterr().err
 
     cases = {
@@ -292,3 +289,23 @@ def test_usage_and_transcript_errors_are_reported_before_any_work(demo, tmp_path
     assert predict_main(["--ckpt", str(tmp_path / "nope.pt"), wavs[0]]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]  # nothing written
+
+
+def test_waveforms_in_memory_predict_like_their_files(demo):
+    predictor = Predictor.from_checkpoint(demo.checkpoints["at_dropout"], device="cpu", quiet=True)
+    record = demo.group("testA")[0]
+    samples, rate = load_audio(demo.audio(record), target_sr=None)
+    from_file, from_array = predictor.predict(
+        [demo.audio(record), samples], texts=[record["text"]] * 2, sample_rate=rate
+    )
+    assert from_file.ok and from_array.ok and from_array.path == "<array 1>"
+    assert from_array.label == from_file.label
+    by_label = [from_array.probabilities[e] - from_file.probabilities[e] for e in EMOTIONS]
+    assert np.allclose(by_label, 0.0, atol=1e-5)
+    stereo = np.stack([samples, samples], axis=1)
+    (twice,) = predictor.predict([stereo], texts=[record["text"]], sample_rate=rate)
+    assert twice.label == from_file.label
+    with pytest.raises(PredictionError, match="need sample_rate="):
+        predictor.predict([samples], texts=["x"])
+    (empty,) = predictor.predict([np.zeros(0, np.float32)], texts=["x"], sample_rate=rate)
+    assert not empty.ok and "zero samples" in empty.error

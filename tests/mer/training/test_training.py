@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -56,17 +57,25 @@ def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp
         **{"training.epochs": 5, "training.modality_dropout": 0.2, "training.feature_noise": 0.1},
     )
     config = validate(load_config(None, ["experiment.name=whole", *sets]))
-    run_experiment(config, quiet=True, log=lambda _: None)
+    run_experiment(config, quiet=True)
 
-    def stop_after_two(line):
-        if "epoch   2" in line:
-            raise KeyboardInterrupt
+    class StopAfterTwo(logging.Handler):  # Ctrl-C right after epoch 2's log line
+        def emit(self, record):
+            if "epoch   2" in record.getMessage():
+                raise KeyboardInterrupt
 
     config["experiment"]["name"] = "cut"
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(config, quiet=True, log=stop_after_two)
+    trainer_log, stopper = logging.getLogger("mer.training.trainer"), StopAfterTwo()
+    trainer_log.addHandler(stopper)
+    trainer_log.setLevel(logging.INFO)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(config, quiet=True)
+    finally:
+        trainer_log.removeHandler(stopper)
+        trainer_log.setLevel(logging.NOTSET)
     assert load_checkpoint(tmp_path / "cut/seed1/checkpoints/last.pt")["train_state"]["epoch"] == 2
-    run_experiment(config, resume=True, quiet=True, log=lambda _: None)
+    run_experiment(config, resume=True, quiet=True)
     whole, cut = (tmp_path / n / "seed1" for n in ("whole", "cut"))
 
     def strip_seconds(path):

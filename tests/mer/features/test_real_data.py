@@ -13,7 +13,7 @@ import pytest
 from mer.features.cli import extract_main
 from mer.features.pipeline import FeaturePipeline
 from mer.features.safe_pickle import safe_load
-from tests.features.conftest import Utt, write_processed_dir
+from tests.mer.features.conftest import Utt, write_processed_dir
 
 pytestmark = pytest.mark.real_data
 
@@ -28,7 +28,8 @@ def test_real_meld_dialogues_give_context_blocks_in_turn_order(real_corpus, tmp_
     ]  # fmt: skip
     processed = write_processed_dir(tmp_path / "processed", utts)
     out = tmp_path / "F"
-    args = ["--processed_dir", str(processed), "--out_dir", str(out), "--quiet", "--text_dim", "512",
+    args = ["--processed_dir", str(processed), "--out_dir", str(out), "--quiet", "--num_workers", "1",
+            "--text_dim", "512",
             "--meld_context_window", "3", "--include_speaker_in_text"]  # fmt: skip
     assert extract_main(args) == 0
     pipeline = FeaturePipeline.from_config(json.loads((out / "feature_info.json").read_text())["config"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .conftest import build, write_ravdess
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 60) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from mer.features.config import HashingSpec, TextSpec
 from mer.features.text import HashingTextEncoder, TextFeaturizer, dialogue_contexts
-from tests.features.conftest import MELD_DIALOGUE, Utt
+from tests.mer.features.conftest import MELD_DIALOGUE, Utt
 
 
 def _featurizer(**kwargs) -> TextFeaturizer:

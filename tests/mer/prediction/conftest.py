@@ -20,7 +20,7 @@ import pytest
 from mer.commands import train_main
 from mer.features.cli import extract_main, memmap_main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GROUPS = ("train", "val", "testA", "testB")
 TRAIN_SETS = [
     "model.hidden_dim=64",
@@ -63,7 +63,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
         builder_main(["all", "--raw_dir", str(raw), "--out_dir", str(processed), "--num_workers", "1", *corpora]) == 0
     )
     pickles, features = root / "F", root / "M"
-    extract = ["--processed_dir", str(processed), "--out_dir", str(pickles), "--meld_context_window", "2"]
+    extract = ["--processed_dir", str(processed), "--out_dir", str(pickles), "--meld_context_window", "2",
+               "--num_workers", "1"]  # fmt: skip
     assert extract_main([*extract, "--include_speaker_in_text", "--quiet"]) == 0
     for group in GROUPS:
         assert memmap_main(["--in_dir", str(pickles / group), "--out_dir", str(features / group), "--quiet"]) == 0

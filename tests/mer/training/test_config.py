@@ -4,7 +4,7 @@ import pytest
 
 from mer.config import SCHEMA, ConfigError, apply_overrides, defaults, describe_keys, load_config, parse_value, validate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_unknown_key_in_a_config_file_names_the_file(tmp_path):
         ("training.deterministic=yes please", r"training.deterministic: expected true or false"),
         ("experiment.seeds=[1,1]", r"repeated seed"),
         ("training.device=gpu", r"training.device: expected auto, cpu"),
-        ("model.name=gated_avt", r"gated_avt fuses all three modalities"),
+        ("model.name=gated_avt", r"gated_avt takes all of A\+T\+V"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_key_named(override, message):
@@ -113,3 +113,17 @@ def test_every_key_is_documented():
 def test_standardize_takes_modalities_or_a_boolean(value, expected):
     config = validate(load_config(None, ["experiment.name=x", f"model.standardize={value}"]))
     assert config["model"]["standardize"] == expected
+
+
+def test_shipped_configs_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    from mer.config import find_config, shipped_configs
+
+    monkeypatch.chdir(tmp_path)
+    assert set(shipped_configs()) == {p.stem for p in (REPO / "configs").glob("*.yaml")}
+    for name in ("loco", "loco.yaml", "configs/loco.yaml"):
+        assert find_config(name).read_bytes() == (REPO / "configs" / "loco.yaml").read_bytes()
+    assert load_config("mer_builder_at_simple")["experiment"]["name"] == "mer_builder_at_simple"
+    (tmp_path / "loco.yaml").write_text("training:\n  epochs: 3\n")  # a file of the user's wins over the name
+    assert load_config("loco.yaml")["training"]["epochs"] == 3
+    with pytest.raises(ConfigError, match=r"lcoo: config file not found; .*name of a config shipped with mer \(.*loco"):
+        load_config("lcoo")

@@ -1,0 +1,158 @@
+"""The builder's Python API: `build()` runs any chain of its stages and returns what happened.
+
+    from mer_builder.api import build          # also `mer.build`
+    result = build("/data/emotion", "/data/processed", ["ravdess", "meld"])
+    result.exit_code, result.manifest, result.outcomes, result.checks
+
+Every `mer-builder` command is a call of `build` with its stages (`all` runs the four); the
+command line only prints the result. Progress goes to the `mer_builder` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import recipes
+from .download import DownloadError, quiet_downloads
+from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, InputError
+from .labels import LabelPolicy
+from .manifest import CORPORA, MANIFEST_NAME
+from .parallel import default_num_workers
+from .pipeline import BuildOptions, CorpusOutcome, prepare
+from .recipes import canonical_name
+from .recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
+from .validate import CheckResult, integrity, validate
+
+STAGES = ("download", "prepare", "validate", "integrity")
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    """What `build` did: corpora found or fetched, per-corpus prepare outcomes, and the checks run."""
+
+    out_dir: Path | None
+    available: list[str] = field(default_factory=list)  # builder names found or downloaded under raw_dir
+    unavailable: list[CorpusError] = field(default_factory=list)
+    outcomes: list[CorpusOutcome] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    stopped: bool = False  # the chain stopped after the download stage
+
+    @property
+    def manifest(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / MANIFEST_NAME
+
+    @property
+    def troubled(self) -> list[CorpusOutcome]:
+        """Corpora that failed or have problems (broken inputs) in their prepare report."""
+        return [o for o in self.outcomes if o.failed or o.problems]
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok; 1 a corpus unavailable or a prepare problem (run time); 2 a check failed (invalid data)."""
+        codes = [EXIT_FAILED if self.unavailable or self.stopped else EXIT_OK]
+        codes.append(EXIT_FAILED if self.troubled else EXIT_OK)
+        codes += [EXIT_OK if check.ok else EXIT_INVALID for check in self.checks]
+        return next((code for code in codes if code), EXIT_OK)
+
+
+def download_corpora(
+    names: Sequence[str], raw_dir: Path, force: bool = False, quiet: bool = False
+) -> tuple[list[str], list[CorpusError]]:
+    """(corpora available under raw_dir, failures); every corpus is tried so all instructions show at once."""
+    available: list[str] = []
+    failures: list[CorpusError] = []
+    for name in names:
+        recipe = recipes.get_recipe(name)
+        if not force:
+            try:
+                logger.info("%s: present at %s", recipe.CORPUS, recipe.locate(raw_dir))
+                available.append(name)
+                continue
+            except CorpusLayoutError as exc:
+                if exc.found_at is not None:  # it is here, misplaced: moving it fixes that, a download does not
+                    failures.append(exc)
+                    continue
+                logger.info("%s: not found (%s)", recipe.CORPUS, exc.reason)
+        try:
+            with quiet_downloads(quiet):
+                path = recipe.download(raw_dir, force=force)
+            logger.info("%s: downloaded to %s", recipe.CORPUS, path)
+            available.append(name)
+        except ManualDownloadRequired as exc:
+            logger.warning("%s cannot be downloaded by a script. %s", recipe.CORPUS, exc.reason)
+            failures.append(exc)
+        except DownloadError as exc:
+            failures.append(CorpusError(recipe.CORPUS, None, str(exc)))
+        except CorpusError as exc:
+            failures.append(exc)
+    return available, failures
+
+
+def build(
+    raw_dir: Path | str | None,
+    out_dir: Path | str | None,
+    datasets: Sequence[str] | None = None,
+    *,
+    stages: Sequence[str] = STAGES,
+    policy: LabelPolicy | None = None,
+    audio_failure: str = "drop",
+    num_workers: int | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    seed: int = 0,
+    force: bool = False,
+    continue_on_error: bool = False,
+    quiet: bool = False,
+) -> BuildResult:
+    """Run `stages` (any of download, prepare, validate, integrity, in that order) for `datasets`.
+
+    raw_dir holds the corpora in their native layouts; out_dir gets the manifest, audio, stats and
+    build report. `datasets` are builder names (`ravdess`, `cremad`, ...; default all seven; for the
+    checks alone, None means every corpus in the manifest). `force` downloads again in the download
+    stage alone, and otherwise normalises every audio file again. In a chain, a corpus that is not
+    available stops it unless `continue_on_error`; the checks run on the corpora that were prepared.
+    `backend` runs prepare's audio tasks on `local` processes, a Dask cluster (`scheduler`, else
+    DASK_SCHEDULER_ADDRESS, else a LocalCluster of `num_workers`) or Ray (RAY_ADDRESS, else a local
+    instance): see mer_builder.parallel.
+    Expected problems are in the result (`exit_code`, `unavailable`, `troubled`, `checks`).
+    """
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise InputError(f"unknown build stage(s) {unknown}; expected any of {list(STAGES)}")
+    raw = None if raw_dir is None else Path(raw_dir)
+    out = None if out_dir is None else Path(out_dir)
+    if raw is None and {"download", "prepare"} & set(stages):
+        raise InputError("raw_dir is needed to download or prepare corpora")
+    if out is None and {"prepare", "validate", "integrity"} & set(stages):
+        raise InputError("out_dir is needed to prepare or check corpora")
+    names = list(dict.fromkeys(canonical_name(n) for n in datasets)) if datasets else list(CORPORA)
+    workers = default_num_workers() if num_workers is None else num_workers
+    result = BuildResult(out)
+    checked: list[str] | None = None if datasets is None else [CORPORA[n] for n in names]
+
+    if "download" in stages:
+        only_download = tuple(stages) == ("download",)
+        result.available, result.unavailable = download_corpora(names, raw, force and only_download, quiet)  # type: ignore[arg-type]
+        if not only_download and ((result.unavailable and not continue_on_error) or not result.available):
+            result.stopped = True
+            return result
+        names = result.available
+    if "prepare" in stages:
+        options = BuildOptions(
+            raw_dir=raw, out_dir=out, policy=policy or LabelPolicy(), audio_failure=audio_failure,  # type: ignore[arg-type]
+            num_workers=workers, backend=backend, scheduler=scheduler, seed=seed, force=force,
+            continue_on_error=continue_on_error, quiet=quiet,
+        )  # fmt: skip
+        result.outcomes = prepare(names, options)
+        checked = [o.corpus for o in result.outcomes if not o.failed]
+        if not checked:
+            return result
+    if "validate" in stages:
+        result.checks.append(validate(out, checked))  # type: ignore[arg-type]
+    if "integrity" in stages:
+        result.checks.append(integrity(out, checked, workers, quiet))  # type: ignore[arg-type]
+    return result
