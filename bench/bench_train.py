@@ -32,7 +32,7 @@ import torch
 from mer.config import defaults
 from mer.features.store import MemmapStore, open_feature_store
 from mer.models import build_model
-from mer.training.data import epoch_order, iterate
+from mer.training.data import batch_rows, epoch_order, iterate
 from mer.training.schedule import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ class PickleDataset(torch.utils.data.Dataset):
 
 
 def mer_batches(store: MemmapStore, batch_size: int, seed: int) -> Iterable:
-    return iterate(store, epoch_order(len(store), seed, 1), batch_size, tuple(DIMS), torch.device("cpu"))
+    return iterate(store, batch_rows(epoch_order(len(store), seed, 1), batch_size), tuple(DIMS), torch.device("cpu"))
 
 
 def loader(dataset: torch.utils.data.Dataset, batch_size: int, seed: int) -> Iterable:

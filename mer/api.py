@@ -7,6 +7,8 @@
     run = mer.train("mer_builder_at_simple", overrides=["data.features_dir=/data/M"])
     run.run_dir, run.results                                                      # mean ± std over seeds
     metrics = mer.evaluate(run.checkpoints[0], "/data/M/testB", "outputs/eval_testB")
+    tuned = mer.finetune("meld_text_e2e", overrides=["data.processed_dir=/data/processed"])   # encoders too
+    by_group = mer.evaluate_finetuned(tuned.checkpoints[0], "/data/processed", "outputs/eval", groups=["testB"])
     predictions = mer.Predictor.from_checkpoint(run.checkpoints[0]).predict(["clip.wav"], texts=["..."])
 
 Messages go to the `mer` and `mer_builder` loggers (silent unless configured: `logging.basicConfig`),
@@ -28,7 +30,17 @@ from mer_builder.api import BuildResult, build
 from mer_builder.errors import InputError
 from mer_builder.parallel import default_num_workers
 
-__all__ = ["BuildResult", "RunResult", "build", "evaluate", "extract", "pack", "train"]
+__all__ = [
+    "BuildResult",
+    "RunResult",
+    "build",
+    "evaluate",
+    "evaluate_finetuned",
+    "extract",
+    "finetune",
+    "pack",
+    "train",
+]
 logger = logging.getLogger(__name__)
 
 
@@ -131,6 +143,30 @@ def train(
     sections (validated like a file), or None for the defaults; `overrides` are `key.path=value`
     strings as for `--set`. `data.features_dir` must be set. Returns the run's results.
     """
+    return _run(config, overrides, overwrite, resume, quiet, finetune=False)
+
+
+def finetune(
+    config: Path | str | Mapping | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    quiet: bool = False,
+) -> RunResult:
+    """Fine-tune pretrained encoders with a fusion head, end to end, on the builder's processed folder
+    (`data.processed_dir`); the same config schema, protocols and outputs as `train` (docs/finetuning.md)."""
+    return _run(config, overrides, overwrite, resume, quiet, finetune=True)
+
+
+def _run(
+    config: Path | str | Mapping | None,
+    overrides: Sequence[str],
+    overwrite: bool,
+    resume: bool,
+    quiet: bool,
+    finetune: bool,
+) -> RunResult:
     import json
 
     from .config import apply_overrides, defaults, load_config, merge, validate
@@ -143,8 +179,8 @@ def train(
         apply_overrides(loaded, overrides)
     else:
         loaded = load_config(config, overrides)
-    checked = validate(loaded, require=["data.features_dir"])
-    run_dir = run_experiment(checked, overwrite=overwrite, resume=resume, quiet=quiet)
+    checked = validate(loaded, require=["data.processed_dir" if finetune else "data.features_dir"])
+    run_dir = run_experiment(checked, overwrite=overwrite, resume=resume, quiet=quiet, finetune=finetune)
     evaluations = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(run_dir.rglob("metrics_eval.json"))]
     return RunResult(
         run_dir,
@@ -205,3 +241,78 @@ def evaluate(
         quiet,
         eval_dir=str(source),
     )
+
+
+def evaluate_finetuned(
+    checkpoint: Path | str,
+    processed_dir: Path | str | None,
+    out_dir: Path | str,
+    *,
+    groups: Sequence[str] | None = None,
+    name: str | None = None,
+    config: Path | str | None = None,
+    overrides: Sequence[str] = (),
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> dict[str, dict]:
+    """Evaluate a fine-tuned checkpoint (train_hf_e2e.py) on groups of a processed folder: {group: metrics}.
+
+    The inputs are made as in training (the checkpoint's encoders, tokenisation and audio length).
+    `processed_dir` None takes `data.processed_dir` from `config` (or the checkpoint's config);
+    `groups` None takes `data.eval_splits`, else `data.report_groups`. With one group the evaluation
+    files go to `out_dir`, with several to `out_dir/<group>`.
+    """
+    from .config import apply_overrides, load_config, validate
+    from .device import resolve_device
+    from .evaluation import EVAL_FILES, evaluate_checkpoint
+    from .features.store import SubsetStore
+    from .finetune.inputs import open_utterances
+    from .finetune.model import specs_from_info
+    from .finetune.pipeline import prepare_inputs, text_inputs_from
+    from .protocols import ProtocolError
+    from .training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint
+
+    checkpoint_path = Path(checkpoint)
+    loaded = load_checkpoint(checkpoint_path)
+    if checkpoint_kind(loaded) != "finetune":
+        raise CheckpointError(f"{checkpoint_path}: not a fine-tuned checkpoint; evaluate it with mer.evaluate")
+    if config is not None:
+        settings = load_config(config, overrides)
+    else:
+        settings = loaded["config"]
+        apply_overrides(settings, overrides)
+    if processed_dir is not None:
+        settings["data"]["processed_dir"] = str(processed_dir)
+    settings = validate(settings, require=["data.processed_dir"])
+    data = settings["data"]
+    chosen = list(groups or data["eval_splits"] or data["report_groups"])
+    output_dir = Path(out_dir).resolve()
+    outputs = {g: output_dir if len(chosen) == 1 else output_dir / g for g in chosen}
+    for folder in outputs.values():
+        existing = [f for f in EVAL_FILES if (folder / f).exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{folder} already holds {existing}; pass overwrite (--overwrite) to replace them")
+    device = resolve_device(settings["training"]["device"])
+    info = loaded["finetune"]
+    store, row_groups = open_utterances(
+        data["processed_dir"], loaded["modalities"], info["max_audio_s"], data["corpora"], chosen
+    )
+    prepare_inputs(store, specs_from_info(info), text_inputs_from(info["text_inputs"]), device)
+    store.quiet = quiet
+    results = {}
+    for group in chosen:
+        rows = [i for i, g in enumerate(row_groups) if g == group]
+        if not rows:
+            raise ProtocolError(f"{data['processed_dir']}: no rows in group {group!r} (for the chosen corpora)")
+        results[group] = evaluate_checkpoint(
+            loaded,
+            SubsetStore(store, rows),
+            outputs[group],
+            name if name and len(chosen) == 1 else group,
+            str(checkpoint_path.resolve()),
+            settings["training"]["eval_batch_size"],
+            device,
+            quiet,
+            eval_dir=str(data["processed_dir"]),
+        )
+    return results

@@ -5,7 +5,8 @@
     mer extract-hf ...   pretrained-encoder features           (extract_at_features_hf.py)
     mer memmap ...       pickles -> memory-mapped arrays        (build_memmap_features.py)
     mer train ...        train under a protocol                 (train.py)
-    mer evaluate ...     evaluate a checkpoint                  (evaluate.py)
+    mer finetune ...     fine-tune encoders end to end          (train_hf_e2e.py)
+    mer evaluate ...     evaluate a checkpoint                  (evaluate.py, evaluate_hf_e2e.py)
     mer predict ...      predict your own recordings            (predict.py)
     mer results ...      every metrics_eval.json -> one table   (scripts/collect_results.py)
     mer demo ...         the whole pipeline on the synthetic demo corpus
@@ -40,7 +41,10 @@ COMMANDS: dict[str, Command] = {
     "extract-hf": Command("mer.features.cli:extract_hf_main", "pretrained speech, text and face encoder features"),
     "memmap": Command("mer.features.cli:memmap_main", "pack a pickle feature group into memory-mapped arrays"),
     "train": Command("mer.commands:train_main", "train fusion models under a protocol, for one or more seeds"),
-    "evaluate": Command("mer.commands:evaluate_main", "evaluate a checkpoint on a feature dir"),
+    "finetune": Command(
+        "mer.commands:train_e2e_main", "fine-tune pretrained encoders with a fusion head on a processed folder"
+    ),
+    "evaluate": Command("mer.commands:evaluate_main", "evaluate a checkpoint (features or fine-tuned)"),
     "predict": Command("mer.prediction.cli:predict_main", "predict the emotions of your own recordings"),
     "results": Command("mer.commands:results_main", "every metrics_eval.json under a folder -> one table"),
     "demo": Command("mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus"),

@@ -1,5 +1,5 @@
-"""Command lines of `train.py`, `evaluate.py` and `collect_results.py` (`mer train`, `mer evaluate`, `mer results`);
-the files at the repository root only call these."""
+"""Command lines of `train.py`, `train_hf_e2e.py`, `evaluate.py`, `evaluate_hf_e2e.py` and `collect_results.py`
+(`mer train`, `mer finetune`, `mer evaluate`, `mer results`); the files at the repository root only call these."""
 
 from __future__ import annotations
 
@@ -27,9 +27,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def train_parser(prog: str = "train.py") -> argparse.ArgumentParser:
+def train_parser(prog: str = "train.py", finetune: bool = False) -> argparse.ArgumentParser:
     parser = cli_parser(
-        prog, "Train fusion models under a protocol (pooled, loco, iemocap_loso) for one or more seeds."
+        prog,
+        "Fine-tune pretrained encoders with a fusion head, end to end, on the builder's processed folder "
+        "(data.processed_dir), under a protocol (pooled, loco, iemocap_loso) for one or more seeds."
+        if finetune
+        else "Train fusion models under a protocol (pooled, loco, iemocap_loso) for one or more seeds.",
     )
     parser.add_argument(
         "--config",
@@ -60,17 +64,23 @@ def _shorthands(args: argparse.Namespace) -> list[str]:
     return sets
 
 
-def train_main(argv: Sequence[str] | None = None, prog: str = "train.py") -> int:
-    return run_command(train_parser(prog), argv, _train)
+def train_main(argv: Sequence[str] | None = None, prog: str = "train.py", finetune: bool = False) -> int:
+    """train.py (feature vectors), or with `finetune` train_hf_e2e.py (raw inputs from a processed folder)."""
+    return run_command(train_parser(prog, finetune), argv, lambda args: _train(args, finetune))
 
 
-def _train(args: argparse.Namespace) -> int:
+def train_e2e_main(argv: Sequence[str] | None = None, prog: str = "train_hf_e2e.py") -> int:
+    return train_main(argv, prog, finetune=True)
+
+
+def _train(args: argparse.Namespace, finetune: bool) -> int:
     if args.list_keys:
         print(describe_keys())
         return 0
+    from .api import finetune as finetune_run
     from .api import train
 
-    run = train(
+    run = (finetune_run if finetune else train)(
         args.config,
         [*_shorthands(args), *args.overrides],
         overwrite=args.overwrite,
@@ -83,9 +93,15 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_parser(prog: str = "evaluate.py") -> argparse.ArgumentParser:
+def evaluate_parser(prog: str = "evaluate.py", finetune_only: bool = False) -> argparse.ArgumentParser:
     parser = cli_parser(
-        prog, "Evaluate a trained checkpoint on a feature dir (any group or corpus); write metrics and plots."
+        prog,
+        "Evaluate a fine-tuned checkpoint on groups of a processed folder (data.processed_dir, "
+        "data.eval_splits); write metrics and plots."
+        if finetune_only
+        else "Evaluate a checkpoint and write metrics and plots: a train.py checkpoint on a feature dir "
+        "(data.eval_dir), a train_hf_e2e.py checkpoint on groups of a processed folder (data.processed_dir, "
+        "data.eval_splits).",
     )
     parser.add_argument("--ckpt", type=Path, required=True, help="checkpoint (checkpoints/best.pt of a run)")
     parser.add_argument(
@@ -100,26 +116,34 @@ def evaluate_parser(prog: str = "evaluate.py") -> argparse.ArgumentParser:
     return parser
 
 
-def evaluate_main(argv: Sequence[str] | None = None, prog: str = "evaluate.py") -> int:
-    return run_command(evaluate_parser(prog), argv, _evaluate)
+def evaluate_main(argv: Sequence[str] | None = None, prog: str = "evaluate.py", finetune_only: bool = False) -> int:
+    """evaluate.py (either kind of checkpoint), or with `finetune_only` evaluate_hf_e2e.py."""
+    return run_command(evaluate_parser(prog, finetune_only), argv, lambda args: _evaluate(args, finetune_only))
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from .api import evaluate
+def evaluate_e2e_main(argv: Sequence[str] | None = None, prog: str = "evaluate_hf_e2e.py") -> int:
+    return evaluate_main(argv, prog, finetune_only=True)
 
-    metrics = evaluate(
-        args.ckpt,
-        None,
-        args.out_dir,
-        name=args.name,
-        config=args.config,
-        overrides=args.overrides,
-        overwrite=args.overwrite,
-        quiet=args.quiet,
-    )
-    print(f"{metrics['eval_set']}: {headline(metrics)}")
+
+def _evaluate(args: argparse.Namespace, finetune_only: bool) -> int:
+    from .api import evaluate, evaluate_finetuned
+    from .training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint
+
+    kind = checkpoint_kind(load_checkpoint(args.ckpt))
+    if finetune_only and kind != "finetune":
+        raise CheckpointError(
+            f"{args.ckpt}: a {kind} checkpoint (made by train.py on feature vectors); "
+            "evaluate it with evaluate.py --set data.eval_dir=..."
+        )
+    common = {"config": args.config, "overrides": args.overrides, "overwrite": args.overwrite, "quiet": args.quiet}
+    if kind == "finetune":
+        results = list(evaluate_finetuned(args.ckpt, None, args.out_dir, name=args.name, **common).values())
+    else:
+        results = [evaluate(args.ckpt, None, args.out_dir, name=args.name, **common)]
+    for metrics in results:
+        print(f"{metrics['eval_set']}: {headline(metrics)}")
     print(
-        f"wrote {args.out_dir.resolve()}/metrics_eval.json, per_corpus.csv, confusion_matrix.csv/.png, predictions.csv"
+        f"wrote {args.out_dir.resolve()}: metrics_eval.json, per_corpus.csv, confusion_matrix.csv/.png, predictions.csv"
     )
     return 0
 

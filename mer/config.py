@@ -48,6 +48,41 @@ class Key:
 
 
 METRIC_CHOICES = ("uar", "wf1", "macro_f1", "acc", "loss")
+ENCODER_MODES = ("frozen", "full", "lora")
+ENCODER_POOLINGS = ("mean", "mean_std", "attentive", "cls")
+DEFAULT_ENCODERS = {"audio": "packaged:whisper-tiny.en", "text": "packaged:all-MiniLM-L6-v2"}
+
+
+def _encoder_keys(modality: str, default_model: str, default_mode: str) -> dict[str, Key]:
+    """The same keys for every fine-tunable encoder (encoders.audio.*, encoders.text.*)."""
+    p = f"encoders.{modality}."
+    return {
+        p + "model": Key(
+            default_model, "str", f"fine-tuning: {modality} encoder: hub id, local folder or packaged:NAME"
+        ),
+        p + "mode": Key(default_mode, "str", f"fine-tuning: how the {modality} encoder trains", choices=ENCODER_MODES),
+        p + "pooling": Key(
+            "mean", "str", f"fine-tuning: {modality} frames/tokens -> one vector", choices=ENCODER_POOLINGS
+        ),
+        p + "attention_heads": Key(1, "int", "attentive pooling: attention heads", low=1),
+        p + "lr": Key(3e-5, "float", f"fine-tuning: peak learning rate of the {modality} encoder", low=0.0),
+        p + "layer_decay": Key(
+            1.0, "float", "layer-wise learning-rate decay: layer k of L trains at lr * decay^(L-k)", low=0.0, high=1.0
+        ),
+        p + "gradient_checkpointing": Key(False, "bool", "recompute activations in backward (less memory, slower)"),
+        p + "lora_r": Key(8, "int", "lora: adapter rank", low=1),
+        p + "lora_alpha": Key(16.0, "float", "lora: scaling numerator (scale = alpha / r)", low=0.0),
+        p + "lora_dropout": Key(0.05, "float", "lora: dropout on the adapter input", low=0.0, below=1.0),
+        p + "lora_targets": Key(
+            None, "list_str", "lora: module names to adapt; null = the attention projections", nullable=True
+        ),
+    }
+
+
+ENCODER_KEYS: dict[str, Key] = {
+    **_encoder_keys("audio", DEFAULT_ENCODERS["audio"], "frozen"),
+    **_encoder_keys("text", DEFAULT_ENCODERS["text"], "full"),
+}
 REGISTRIES: dict[str, Registry] = {"model.name": MODELS, "experiment.protocol": PROTOCOLS, "training.loss": LOSSES}
 
 SCHEMA: dict[str, Key] = {
@@ -81,6 +116,29 @@ SCHEMA: dict[str, Key] = {
     "data.eval_dir": Key(
         None, "path", "evaluate.py: the feature dir to evaluate (one group dir, memmap or pickle)", nullable=True
     ),
+    # data: fine-tuning (train_hf_e2e.py) reads the builder's output instead of feature stores
+    "data.processed_dir": Key(
+        None, "path", "fine-tuning: the builder's processed folder (meta_manifest.jsonl + audio/)", nullable=True
+    ),
+    "data.eval_splits": Key(
+        None,
+        "list_str",
+        "fine-tuning evaluation: the groups of data.processed_dir to evaluate; null = data.report_groups",
+        choices=GROUPS,
+        nullable=True,
+    ),
+    "data.max_audio_s": Key(
+        6.0, "float", "fine-tuning: audio cropped to this (random crop in training, centre otherwise)", low=0.1
+    ),
+    "data.max_text_tokens": Key(128, "int", "fine-tuning: tokens per utterance, context included", low=8),
+    "data.include_speaker": Key(False, "bool", "fine-tuning: text as 'speaker: utterance' (MELD, IEMOCAP)"),
+    "data.context_window": Key(
+        0,
+        "int",
+        "fine-tuning: the K previous utterances of the same dialogue as the tokenizer's second segment "
+        "(truncated first)",
+        low=0,
+    ),
     # model
     "model.name": Key("flexible_at", "str", "fusion model", choices=MODELS),
     "model.hidden_dim": Key(256, "int", "width of every modality projection and of the fusion", low=4),
@@ -103,16 +161,19 @@ SCHEMA: dict[str, Key] = {
         "false or [] = none); leave sparse hashing text out",
         min_items=0,
     ),
+    **ENCODER_KEYS,
     # training
     "training.epochs": Key(30, "int", "maximum epochs", low=1),
     "training.batch_size": Key(64, "int", "training batch size", low=1),
-    "training.eval_batch_size": Key(1024, "int", "batch size for validation and evaluation", low=1),
+    "training.eval_batch_size": Key(
+        1024, "int", "batch size for validation and evaluation (at most 64 for fine-tuning's raw inputs)", low=1
+    ),
     "training.optimizer": Key("adamw", "str", "optimiser", choices=("adamw", "adam", "sgd")),
     "training.lr": Key(1e-3, "float", "peak learning rate", low=0.0, nullable=False),
     "training.weight_decay": Key(0.01, "float", "weight decay (decoupled for adamw)", low=0.0),
     "training.momentum": Key(0.9, "float", "sgd: momentum (Nesterov)", low=0.0, below=1.0),
     "training.scheduler": Key("cosine", "str", "learning-rate schedule", choices=("cosine", "step", "plateau", "none")),
-    "training.warmup_epochs": Key(0, "int", "linear warm-up epochs before the schedule", low=0),
+    "training.warmup_epochs": Key(0, "float", "linear warm-up epochs before the schedule (may be fractional)", low=0),
     "training.min_lr": Key(0.0, "float", "cosine: final learning rate", low=0.0),
     "training.step_size": Key(10, "int", "step: epochs between decays", low=1),
     "training.gamma": Key(0.5, "float", "step and plateau: multiplicative decay", low=0.0, high=1.0),
@@ -124,6 +185,21 @@ SCHEMA: dict[str, Key] = {
     "training.focal_gamma": Key(2.0, "float", "focal: the focusing exponent (0 = cross-entropy)", low=0.0),
     "training.class_weights": Key("none", "str", "loss class weights", choices=("none", "balanced")),
     "training.label_smoothing": Key(0.0, "float", "label smoothing of the cross-entropy", low=0.0, below=1.0),
+    "training.supcon_weight": Key(
+        0.0, "float", "weight of the supervised prototypical contrastive loss on the fused embedding; 0 = off", low=0.0
+    ),
+    "training.supcon_temperature": Key(0.1, "float", "supervised contrastive loss: temperature", low=1e-4),
+    "training.grad_accum_steps": Key(1, "int", "batches accumulated per optimiser step", low=1),
+    "training.amp": Key("none", "str", "mixed precision on CUDA", choices=("none", "bf16", "fp16")),
+    "training.length_bucketing": Key(
+        True, "bool", "fine-tuning: batch utterances of similar length together so padding stays small"
+    ),
+    "training.init_ckpt": Key(
+        None,
+        "path",
+        "start from this checkpoint's weights (e.g. stage 2 from stage 1's best.pt); the optimiser starts fresh",
+        nullable=True,
+    ),
     "training.modality_dropout": Key(
         0.0, "float", "per-sample probability of dropping each modality (never all)", low=0.0, below=1.0
     ),

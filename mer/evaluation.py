@@ -26,7 +26,7 @@ from mer_builder.labels import EMOTIONS
 from .features.store import FeatureStore
 from .inference import predict_logits
 from .metrics import HEADLINE, classification_metrics, cross_entropy
-from .training.checkpoint import CheckpointError, check_store_fits, model_from_checkpoint
+from .training.checkpoint import CheckpointError, check_store_fits, checkpoint_kind, model_from_checkpoint
 from .training.plots import plot_confusion
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,19 @@ def evaluate_checkpoint(
     where = str(info.get("eval_dir", eval_set))
     if list(checkpoint["labels"]) != list(EMOTIONS):
         raise CheckpointError(f"{source}: labels {checkpoint['labels']} differ from this mer's label order {EMOTIONS}")
-    check_store_fits(checkpoint, store.modalities, store.dims, where)
+    store_kind = "finetune" if getattr(store, "kind", "features") != "features" else "features"
+    if checkpoint_kind(checkpoint) != store_kind:
+        raise CheckpointError(
+            f"{source} is a {checkpoint_kind(checkpoint)} checkpoint but {where} holds "
+            f"{'raw inputs (a processed folder)' if store_kind == 'finetune' else 'feature vectors'}; evaluate "
+            + (
+                "fine-tuned checkpoints with evaluate_hf_e2e.py (or evaluate.py --set data.processed_dir=...)"
+                if checkpoint_kind(checkpoint) == "finetune"
+                else "train.py checkpoints on feature dirs (--set data.eval_dir=...)"
+            )
+        )
+    if store_kind == "features":
+        check_store_fits(checkpoint, store.modalities, store.dims, where)
     if (
         checkpoint.get("feature_config")
         and store.feature_config

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -28,9 +29,10 @@ from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
 from .modalities import modality_names
-from .protocols import Fold, ProtocolData, make_folds, open_features
+from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
+from .training.precision import Precision
 from .training.tracking import RunTracker, check_tracking
 from .training.trainer import Trainer
 
@@ -72,10 +74,32 @@ def check_run_dir(run_dir: Path, config: Mapping, overwrite: bool, resume: bool)
         )
 
 
-def plan(config: Mapping) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
-    """Open the features and make the protocol's folds (every check that can fail before training)."""
+def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool = True) -> ProtocolData:
+    """The run's rows: feature stores (train.py), or a processed folder's utterances, tokenised and with the
+    frozen encoders attached (fine-tuning)."""
     data_cfg = config["data"]
-    data = open_features(data_cfg["features_dir"], data_cfg["corpora"])
+    if not finetune:
+        return open_features(data_cfg["features_dir"], data_cfg["corpora"])
+    from .finetune.inputs import open_utterances
+    from .finetune.model import encoder_specs
+    from .finetune.pipeline import check_encoders, prepare_inputs, text_inputs_from
+
+    modalities = modality_names(data_cfg["modalities"])
+    specs = encoder_specs(config, modalities)
+    check_encoders(specs, modalities)
+    store, groups = open_utterances(data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"])
+    prepare_inputs(store, specs, text_inputs_from(data_cfg), device)
+    store.quiet = quiet
+    store.warm_frozen(np.arange(len(store)))
+    return ProtocolData(store, Rows.from_meta(store.meta, groups), Path(data_cfg["processed_dir"]))
+
+
+def plan(
+    config: Mapping, device: torch.device | None = None, finetune: bool = False, quiet: bool = True
+) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
+    """Open the data and make the protocol's folds (every check that can fail before training)."""
+    data_cfg = config["data"]
+    data = open_data(config, device or torch.device("cpu"), finetune, quiet)
     modalities = modality_names(data_cfg["modalities"])
     missing = [m for m in modalities if m not in data.store.modalities]
     if missing:
@@ -89,36 +113,39 @@ def plan(config: Mapping) -> tuple[ProtocolData, list[Fold], tuple[str, ...]]:
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
     )
-    logger.info(
-        "features: %s (%d rows, dims %s); modalities %s", data.root, len(data.rows), dict(data.store.dims), modalities
-    )
+    dims = dict(data.store.dims) or dict(getattr(data.store, "frame_dims", {}))
+    logger.info("data: %s (%d rows, dims %s); modalities %s", data.root, len(data.rows), dims, modalities)
     for fold in folds:
         logger.info(fold.describe(data.rows))
     return data, folds, modalities
 
 
-def run_experiment(config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False) -> Path:
+def run_experiment(
+    config: dict, overwrite: bool = False, resume: bool = False, quiet: bool = False, finetune: bool = False
+) -> Path:
     """Train (and, unless evaluation.test is off, evaluate) every fold and seed; returns the run folder.
+    `finetune` reads raw inputs from data.processed_dir and trains encoders with the head (train_hf_e2e.py).
 
     The run folder is locked while the run writes it: a second run of the same name is refused, naming this one.
     """
     run_dir = Path(config["experiment"]["output_dir"]) / config["experiment"]["name"]
     check_run_dir(run_dir, config, overwrite, resume)  # before the lock creates anything in a folder not ours
     with output_lock(run_dir):
-        return _run_locked(config, overwrite, resume, quiet)
+        return _run_locked(config, overwrite, resume, quiet, finetune)
 
 
-def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool) -> Path:
+def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetune: bool) -> Path:
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
     check_run_dir(run_dir, config, overwrite, resume)  # again: another run may have finished here meanwhile
-    data, folds, modalities = plan(config)
     check_tracking(config)
     device = resolve_device(training["device"])
+    Precision(training["amp"], device)  # refuses AMP without CUDA before anything is read or written
     threads = training["num_threads"] or free_cpus()
     torch.set_num_threads(threads)
     logger.info("torch threads: %d (%s)", threads, "training.num_threads" if training["num_threads"] else
                 "the CPUs free now; set training.num_threads to choose")  # fmt: skip
+    data, folds, modalities = plan(config, device, finetune, quiet)
     if overwrite:
         for old in run_dir.iterdir():
             if old.name != LOCK_NAME:

@@ -1,32 +1,42 @@
-"""Running a model over a feature store: the logits of every row, used by validation, evaluation and benchmarks."""
+"""Running a model over a store: the logits of every row, used by validation, evaluation and benchmarks."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from .features.store import FeatureStore
-from .models import FusionModel
-from .training.data import batch_rows, iterate
+from .training.data import iterate
+
+RAW_INPUT_BATCH = 64  # rows per forward pass over raw inputs (fine-tuning): memory grows with batch x length
 
 
 @torch.no_grad()
 def predict_logits(
-    model: FusionModel,
+    model: nn.Module,
     store: FeatureStore,
     batch_size: int,
     device: torch.device,
     quiet: bool = True,
     desc: str = "predict",
 ) -> np.ndarray:
-    """Logits (N, C) for every row of `store`, in row order."""
+    """Logits (N, C) for every row of `store`, in row order. Rows of raw inputs (fine-tuning) are
+    batched by length, so a batch pads little; the logits come back in row order all the same."""
     model.eval()
-    order = np.arange(len(store))
+    lengths = getattr(store, "lengths", None)
+    order = np.argsort(lengths, kind="stable") if lengths is not None else np.arange(len(store))
+    if lengths is not None:
+        batch_size = min(batch_size, RAW_INPUT_BATCH)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     chunks = []
-    progress = tqdm(total=len(batch_rows(order, batch_size)), desc=desc, disable=quiet, leave=False)
-    for features, _ in iterate(store, order, batch_size, model.modalities, device):
+    for features, _ in tqdm(
+        iterate(store, batches, model.modalities, device), total=len(batches), desc=desc, disable=quiet, leave=False
+    ):
         chunks.append(model(features).float().cpu().numpy())
-        progress.update()
-    progress.close()
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+    if not chunks:
+        return np.zeros((0, 0), np.float32)
+    logits = np.empty((len(order), chunks[0].shape[1]), np.float32)
+    logits[order] = np.concatenate(chunks)
+    return logits

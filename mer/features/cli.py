@@ -183,6 +183,12 @@ def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
     pooling.add_argument("--text_pooling", choices=["mean", "meanstd", "cls"], default=None, help="default mean")
     limits = parser.add_argument_group("inputs")
     limits.add_argument("--max_audio_s", type=float, default=20.0, help="longer clips are encoded in windows")
+    limits.add_argument(
+        "--whisper_pad_to_s",
+        type=float,
+        default=SpeechEncoderSpec.pad_to_s,
+        help="Whisper: pad each clip with silence to a multiple of this many seconds (30 = the classic padded call)",
+    )
     limits.add_argument("--max_tokens", type=int, default=128, help="text tokens per utterance (longer is cut)")
     limits.add_argument("--video_fps", type=float, default=2.0, help="video frames read per second")
     limits.add_argument("--video_max_frames", type=int, default=32, help="most video frames read per clip")
@@ -208,7 +214,11 @@ def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             blendshapes=not args.no_blendshapes,
         )
     config = FeatureConfig(
-        audio=(SpeechEncoderSpec(_model(args.audio_model), args.layer, audio_pooling, args.max_audio_s),),
+        audio=(
+            SpeechEncoderSpec(
+                _model(args.audio_model), args.layer, audio_pooling, args.max_audio_s, pad_to_s=args.whisper_pad_to_s
+            ),
+        ),
         text=_text_spec(args, TextEncoderSpec(_model(args.text_model), args.text_layer, text_pooling, args.max_tokens)),
         video=video,
     )

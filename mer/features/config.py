@@ -84,6 +84,9 @@ class SpeechEncoderSpec:
     pooling: str = "meanstd"
     max_audio_s: float = 20.0
     compute_type: str = "int8"  # CTranslate2 (packaged Whisper) weight type; ignored by transformers models
+    # CTranslate2 Whisper: each clip is padded with silence to a multiple of this many seconds (30 = the
+    # classic call that pads every clip to Whisper's 30 s window); ignored by transformers models
+    pad_to_s: float = 1.0
 
     def check(self, sample_rate: int) -> None:
         if self.pooling not in AUDIO_POOLINGS:
@@ -92,6 +95,8 @@ class SpeechEncoderSpec:
             )
         if self.max_audio_s <= 0:
             raise FeatureConfigError(f"max_audio_s must be positive, got {self.max_audio_s}")
+        if not 0 < self.pad_to_s <= 30:
+            raise FeatureConfigError(f"pad_to_s must be in (0, 30] seconds, got {self.pad_to_s}")
 
 
 @dataclass(frozen=True)
@@ -218,8 +223,12 @@ class FeatureConfig:
         _no_unknown(data, {"sample_rate", "audio", "text", "video"}, "feature config")
         text = dict(data.get("text") or {})
         _no_unknown(text, {"encoder", "include_speaker", "context_window"}, "text")
+        audio = [dict(part) for part in data.get("audio", [{"type": "mfcc"}])]
+        for part in audio:  # configs saved before pad_to_s existed were made with the 30 s padded call
+            if part.get("type") == SpeechEncoderSpec.type:
+                part.setdefault("pad_to_s", 30.0)
         return cls(
-            audio=tuple(_untagged(part, AUDIO_PARTS, "audio") for part in data.get("audio", [{"type": "mfcc"}])),
+            audio=tuple(_untagged(part, AUDIO_PARTS, "audio") for part in audio),
             text=TextSpec(
                 encoder=_untagged(text.get("encoder", {"type": "hashing"}), TEXT_ENCODERS, "text encoder"),
                 include_speaker=bool(text.get("include_speaker", False)),

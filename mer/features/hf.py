@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,11 +26,15 @@ import torch
 
 from .config import SpeechEncoderSpec, TextEncoderSpec
 from .packaged import ModelNotAvailableError, is_packaged, packaged_path
+from .whisper import WHISPER_WINDOW_S
 
 T = TypeVar("T")
 INTERNET_DEFAULTS = {"audio": "microsoft/wavlm-base", "text": "roberta-base", "image": "microsoft/resnet-50"}
-WHISPER_WINDOW_S = 30.0  # Whisper's encoder always sees a 30 s log-mel window
-WHISPER_FRAMES_PER_S = 50
+PACKAGED_DEFAULTS = {
+    "audio": "packaged:whisper-tiny.en",
+    "text": "packaged:all-MiniLM-L6-v2",
+    "image": "packaged:efficientnet-lite0",
+}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -60,8 +62,8 @@ def load_pretrained(kind: str, name: str, load: Callable[[str], T]) -> T:
         raise ModelNotAvailableError(
             f"cannot load the {kind} model {name!r}: it is not a local folder, and the Hugging Face hub "
             f"could not provide it ({reason}). Pass a folder saved with save_pretrained, run once with internet "
-            f"access (e.g. {INTERNET_DEFAULTS[kind]!r}) so the hub cache has it, or leave the option out to use "
-            "the offline packaged default."
+            f"access (e.g. {INTERNET_DEFAULTS[kind]!r}) so the hub cache has it, or use the offline packaged model "
+            f"{PACKAGED_DEFAULTS[kind]}."
         ) from exc
 
 
@@ -200,48 +202,29 @@ class TransformersSpeechEncoder(_WindowedSpeechEncoder):
 
 
 class WhisperEncoder(_WindowedSpeechEncoder):
-    """The encoder of a CTranslate2 Whisper model (the packaged tiny.en): 50 frames/s, 30 s windows."""
+    """The encoder of a CTranslate2 Whisper model (the packaged tiny.en), pooled over each clip's frames.
+
+    The frames come from `mer.features.whisper`, at each clip's own length (see there).
+    """
 
     def __init__(self, path: str, spec: SpeechEncoderSpec, device: str, batch_size: int):
-        import ctranslate2
-        from faster_whisper.feature_extractor import FeatureExtractor
+        from .whisper import WhisperFrameEncoder
 
         if spec.layer != -1:
             raise ValueError(f"{spec.model}: the CTranslate2 Whisper encoder exposes only its last layer (--layer -1)")
-        preprocessor = Path(path) / "preprocessor_config.json"  # large-v3 exports have 128 mels; older ones 80
-        n_mels = json.loads(preprocessor.read_text(encoding="utf-8"))["feature_size"] if preprocessor.is_file() else 80
         self.spec, self.batch_size = spec, max(1, batch_size)
-        kind, _, index = device.partition(":")
-        self.model = ctranslate2.models.Whisper(
-            path,
-            device=kind,
-            device_index=int(index or 0),
-            compute_type=spec.compute_type,
-            intra_threads=torch.get_num_threads(),
+        self.encoder = WhisperFrameEncoder(
+            path, device, spec.compute_type, pad_to_s=spec.pad_to_s, window_s=min(spec.max_audio_s, WHISPER_WINDOW_S)
         )
-        self.features = FeatureExtractor(feature_size=n_mels)
-        self.sample_rate = self.features.sampling_rate
-        self.window_s = min(spec.max_audio_s, WHISPER_WINDOW_S)
-        width = self._encode(self._log_mel(np.zeros(1600, np.float32))[None]).shape[-1]  # not in the CT2 config
-        self.dim = int(width) * (2 if spec.pooling == "meanstd" else 1)
+        self.sample_rate = self.encoder.sample_rate
+        self.dim = self.encoder.dim * (2 if spec.pooling == "meanstd" else 1)
 
-    def _log_mel(self, window: np.ndarray) -> np.ndarray:
-        n = self.features.n_samples
-        return self.features(window, padding=n - len(window))[:, : self.features.nb_max_frames]
-
-    def _encode(self, log_mels: np.ndarray) -> np.ndarray:
-        import ctranslate2
-
-        return np.array(self.model.encode(ctranslate2.StorageView.from_array(log_mels), to_cpu=True))
-
-    def _encode_windows(self, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        parts = []
-        for batch in _batches(range(len(windows)), self.batch_size):
-            hidden = torch.from_numpy(self._encode(np.stack([self._log_mel(windows[i]) for i in batch])))
-            frames = torch.tensor([math.ceil(len(windows[i]) / self.sample_rate * WHISPER_FRAMES_PER_S) for i in batch])
-            mask = torch.arange(hidden.shape[1])[None] < frames.clamp(1, hidden.shape[1])[:, None]
-            parts.append(masked_moments(hidden, mask))
-        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+    def __call__(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        frames = self.encoder(waveforms, self.batch_size)
+        count = np.array([len(f) for f in frames], dtype=np.float64)
+        total = np.stack([f.sum(0, dtype=np.float64) for f in frames]) if frames else np.zeros((0, self.encoder.dim))
+        total_sq = np.stack([np.square(f, dtype=np.float64).sum(0) for f in frames]) if frames else total
+        return pool_moments(count, total, total_sq, self.spec.pooling)
 
 
 def load_speech_encoder(spec: SpeechEncoderSpec, device: str = "cpu", batch_size: int = 8) -> _WindowedSpeechEncoder:

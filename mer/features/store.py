@@ -135,14 +135,21 @@ class SubsetStore:
     def __init__(self, base: FeatureStore, rows: Iterable[int]):
         self.base, self.rows = base, np.asarray(list(rows), dtype=np.int64)
         self.modalities, self.dims, self.feature_config = base.modalities, base.dims, base.feature_config
+        self.kind = getattr(base, "kind", "features")
+        self.frame_dims = getattr(base, "frame_dims", {})
         self.labels = base.labels[self.rows]
         self.meta = [base.meta[i] for i in self.rows]
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def batch(self, rows: Rows) -> dict[str, np.ndarray]:
-        return self.base.batch(self.rows[_as_index(rows, len(self))])
+    @property
+    def lengths(self) -> np.ndarray:
+        """Per-row lengths, where the base store has them (fine-tuning inputs)."""
+        return self.base.lengths[self.rows]
+
+    def batch(self, rows: Rows, **options: object) -> dict[str, np.ndarray]:
+        return self.base.batch(self.rows[_as_index(rows, len(self))], **options)
 
 
 class ConcatStore:

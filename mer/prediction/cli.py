@@ -112,13 +112,7 @@ def _texts(args: argparse.Namespace, transcripts: Transcripts | None, media: lis
 
 
 def _describe(predictor: Predictor) -> str:
-    config = predictor.pipeline.config
-    parts = [getattr(p, "model", p.type) for p in config.audio]
-    text = config.text.encoder
-    features = [("audio", "+".join(parts)), ("text", getattr(text, "model", text.type))]
-    if config.video is not None:
-        features.append(("video", config.video.encoder))
-    used = ", ".join(f"{m} {name}" for m, name in features if m in predictor.modalities)
+    used = ", ".join(f"{m} {name}" for m, name in predictor.encoder_names() if m in predictor.modalities)
     missing_text = "can" if predictor.can_skip_text else "cannot"
     note = f"; {missing_text} predict without a transcript" if predictor.uses_text else ""
     return (

@@ -40,7 +40,7 @@ from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
-from ..training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
 
 T = TypeVar("T")
 AUDIO_ONLY_CONTAINERS = frozenset({".m4a", ".aac"})
@@ -131,8 +131,21 @@ class Predictor:
         training = (checkpoint.get("config") or {}).get("training") or {}
         self.modality_dropout = float(training.get("modality_dropout") or 0.0)
         self.device = _device(device)
-        self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
-        self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
+        if checkpoint_kind(checkpoint) == "finetune":  # the model's own encoders make the pooled vectors
+            from ..finetune.pipeline import FinetunePipeline
+
+            if encoders:
+                raise PredictionError(
+                    f"{source}: a fine-tuned checkpoint carries its encoders; --encoder does not apply"
+                )
+            model = _load_model(checkpoint, source).to(torch.device(self.device))
+            self.pipeline = FinetunePipeline(checkpoint, model, self.device, batch_size)
+            self.model = model.head
+            self.max_audio_s: float | None = float(checkpoint["finetune"]["max_audio_s"])
+        else:
+            self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
+            self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
+            self.max_audio_s = None
         self.checkpoint_info = {k: checkpoint.get(k) for k in ("fold", "seed", "epoch")}
         self.checkpoint_info["model"] = checkpoint["model_config"].get("name")
 
@@ -156,6 +169,20 @@ class Predictor:
     def can_skip_text(self) -> bool:
         """Whether a file without a transcript can still be predicted (no text input, or trained to miss it)."""
         return "text" not in self.modalities or (self.modality_dropout > 0 and len(self.modalities) > 1)
+
+    def encoder_names(self) -> list[tuple[str, str]]:
+        """(modality, what makes its vector) for every modality the pipeline can compute."""
+        if hasattr(self.pipeline, "specs"):  # fine-tuned: the model's own encoders
+            return [(m, f"{spec.model} ({spec.mode}, {spec.pooling})") for m, spec in self.pipeline.specs.items()]
+        config = self.pipeline.config
+        text = config.text.encoder
+        names = [
+            ("audio", "+".join(getattr(p, "model", p.type) for p in config.audio)),
+            ("text", getattr(text, "model", text.type)),
+        ]
+        if config.video is not None:
+            names.append(("video", config.video.encoder))
+        return names
 
     @property
     def uses_text(self) -> bool:
@@ -245,6 +272,11 @@ class Predictor:
             item.error = _reason(exc, item.path)
             return
         item.spans = _spans(len(item.waveform), window, hop)
+        if self.max_audio_s and max(b - a for a, b in item.spans) > self.max_audio_s * self.pipeline.config.sample_rate:
+            item.notes.append(
+                f"audio longer than the model's {self.max_audio_s:g} s inputs: its centre {self.max_audio_s:g} s "
+                "was used (--window_s gives a timeline over the whole file)"
+            )
         if float(np.abs(item.waveform).max()) < SILENCE_PEAK:
             item.notes.append("the audio is silent (peak below -80 dBFS): the prediction says nothing about speech")
         if item.text is not None and not self.uses_text:
@@ -363,6 +395,14 @@ class Predictor:
 
     def _named(self, probabilities: np.ndarray) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, probabilities, strict=True)}
+
+
+def _load_model(checkpoint: Mapping, source: str) -> torch.nn.Module:
+    """The fine-tuned model; an encoder that cannot be loaded here is a PredictionError naming it."""
+    try:
+        return model_from_checkpoint(checkpoint, source)
+    except (ModelNotAvailableError, OSError) as exc:
+        raise PredictionError(f"{source}: its encoder cannot be loaded here: {exc}") from None
 
 
 def _device(name: str) -> str:

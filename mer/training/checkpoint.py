@@ -5,7 +5,11 @@ A checkpoint is a dict of tensors and plain Python values only, so it loads with
 
     format          "mer-checkpoint"
     format_version  1
-    model_state     the model's state dict (for best.pt: the weights that were selected, EMA if on)
+    kind            "features" (train.py: a fusion model over feature vectors) or "finetune"
+                    (train_hf_e2e.py: encoders + pooling + fusion head over raw inputs); absent = features
+    finetune        finetune only: encoder specs, frozen-encoder frame dims, text and audio input settings
+    model_state     the model's state dict (for best.pt: the weights that were selected, EMA if on);
+                    for finetune without the LoRA base weights, which are reloaded from the encoder's source
     model_config    the `model` config section (name, hidden_dim, dropout, gate, ...)
     modalities      feature names in model order, e.g. ["audio", "text"]
     dims            feature dims per modality, e.g. {"audio": 80, "text": 512}
@@ -38,6 +42,7 @@ from ..models import FusionModel, build_model
 FORMAT = "mer-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED = ("model_state", "model_config", "modalities", "dims", "labels")
+KINDS = ("features", "finetune")
 
 
 class CheckpointError(InputError, ValueError):
@@ -53,6 +58,10 @@ def versions() -> dict[str, str]:
     }
 
 
+def checkpoint_kind(checkpoint: Mapping) -> str:
+    return str(checkpoint.get("kind", "features"))
+
+
 def make_checkpoint(
     model: FusionModel,
     config: Mapping,
@@ -61,10 +70,12 @@ def make_checkpoint(
     feature_config: Mapping | None,
     **extra: Any,
 ) -> dict:
-    return {
+    state = model.checkpoint_state() if hasattr(model, "checkpoint_state") else model.state_dict()
+    checkpoint = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "kind": "finetune" if hasattr(model, "specs") else "features",
+        "model_state": {k: v.detach().cpu().clone() for k, v in state.items()},
         "model_config": dict(config["model"]),
         "modalities": list(model.modalities),
         "dims": {m: int(dims[m]) for m in model.modalities},
@@ -74,6 +85,11 @@ def make_checkpoint(
         "versions": versions(),
         **extra,
     }
+    if checkpoint["kind"] == "finetune":
+        from ..finetune.model import finetune_info
+
+        checkpoint["finetune"] = finetune_info(model, config)
+    return checkpoint
 
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)
@@ -160,11 +176,66 @@ def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], sourc
 
 def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> FusionModel:
     """Rebuild the model the checkpoint describes and load its weights strictly (eval mode)."""
+    if checkpoint_kind(checkpoint) == "finetune":
+        from ..finetune.model import model_from_finetune_checkpoint
+
+        return model_from_finetune_checkpoint(checkpoint, source).eval()
     model = build_model(
         checkpoint["model_config"], checkpoint["modalities"], checkpoint["dims"], len(checkpoint["labels"])
     )
     load_state_strict(model, checkpoint["model_state"], source)
     return model.eval()
+
+
+def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Strict loading of a checkpoint's model_state into `model`, whatever kind of model it is."""
+    if hasattr(model, "load_checkpoint_state"):
+        model.load_checkpoint_state(state, source)
+    else:
+        load_state_strict(model, state, source)
+
+
+def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_classes: int) -> nn.Module:
+    """The model a training store calls for: a fusion head over its feature vectors, or (raw inputs from
+    a processed folder) encoders + pooling + the same fusion head."""
+    if getattr(store, "kind", "features") != "features":
+        from ..finetune.model import FinetuneModel, encoder_specs
+
+        return FinetuneModel(
+            modalities, encoder_specs(config, modalities), store.frame_dims, config["model"], num_classes
+        )
+    return build_model(config["model"], modalities, {m: store.dims[m] for m in modalities}, num_classes)
+
+
+def init_from_checkpoint(model: nn.Module, path: Path | str) -> str:
+    """Copy a checkpoint's weights into a new model (stage 2 from stage 1, a corpus from a multi-corpus model).
+
+    Every stored tensor must fit the model. Model weights the checkpoint lacks are allowed only
+    inside pretrained encoders (a stage that had them frozen stored none); they keep their
+    pretrained values. Returns a line saying what was taken over.
+    """
+    checkpoint = load_checkpoint(path)
+    state = checkpoint["model_state"]
+    kind = "finetune" if hasattr(model, "specs") else "features"
+    if checkpoint_kind(checkpoint) != kind:
+        raise CheckpointError(
+            f"{path}: a {checkpoint_kind(checkpoint)} checkpoint cannot initialise a {kind} model "
+            "(train.py makes features checkpoints, train_hf_e2e.py finetune ones)"
+        )
+    own = model.checkpoint_state() if hasattr(model, "checkpoint_state") else model.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
+    missing = sorted(k for k in set(own) - set(state) if not k.startswith("backbones."))
+    if unexpected or shapes or missing:
+        raise CheckpointError(
+            f"{path}: its weights do not fit this model (unexpected {unexpected[:4]}, shape mismatches "
+            f"{shapes[:4]}, missing outside the encoders {missing[:4]}); check model.* and data.modalities"
+        )
+    model.load_state_dict(dict(state), strict=False)
+    kept = len(set(own) - set(state))
+    return f"initialised from {path}: {len(state)} tensors" + (
+        f"; {kept} encoder tensors keep their pretrained values" if kept else ""
+    )
 
 
 def check_store_fits(checkpoint: Mapping, modalities: Sequence[str], dims: Mapping[str, int], where: str) -> None:

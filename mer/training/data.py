@@ -49,22 +49,56 @@ def read_ahead(load: Callable[[np.ndarray], T], items: Sequence[np.ndarray], dep
             yield result
 
 
+def length_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Batches of rows of similar length, in a seeded random order of batches.
+
+    The epoch's shuffled order is cut into pools of 50 batches; each pool is sorted by length
+    and cut into batches, and the batches of all pools are shuffled. Every row is seen once per
+    epoch, batches stay random in content, and padding to the longest row wastes little.
+    """
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [np.sort(chunk[i : i + batch_size]) for i in range(0, len(chunk), batch_size)]
+    shuffled = np.random.default_rng([seed, epoch, 1]).permutation(len(batches))
+    return [batches[i] for i in shuffled]
+
+
+def uses_key(key: str, modalities: Sequence[str]) -> bool:
+    """A batch entry belongs to a used modality: `audio`, or `audio_lengths`, `text_ids`, `audio_frames`, ..."""
+    return key.split("_", 1)[0] in modalities
+
+
 def to_tensors(
     batch: dict[str, np.ndarray], modalities: Sequence[str], device: torch.device
 ) -> tuple[dict, torch.Tensor]:
-    features = {m: torch.from_numpy(batch[m]).to(device, non_blocking=True) for m in modalities}
+    features = {
+        k: torch.from_numpy(v).to(device, non_blocking=True)
+        for k, v in batch.items()
+        if k != "labels" and uses_key(k, modalities)
+    }
     return features, torch.from_numpy(batch["labels"]).to(device)
 
 
 def iterate(
-    store: FeatureStore, order: np.ndarray, batch_size: int, modalities: Sequence[str], device: torch.device
+    store: FeatureStore,
+    batches: Sequence[np.ndarray],
+    modalities: Sequence[str],
+    device: torch.device,
+    crop_seed: Sequence[int] | None = None,
 ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    """(features, labels) tensors for each batch of `order`."""
+    """(features, labels) tensors for each batch of rows. With `crop_seed` (training on raw inputs),
+    each batch gets its own random generator for augmentation, seeded by crop_seed and its first row."""
 
     def load(rows: np.ndarray) -> tuple[dict, torch.Tensor]:
-        return to_tensors(store.batch(rows), modalities, device)
+        if crop_seed is None:
+            return to_tensors(store.batch(rows), modalities, device)
+        rng = np.random.default_rng([*crop_seed, int(rows[0]) if len(rows) else 0])
+        return to_tensors(store.batch(rows, rng=rng), modalities, device)
 
-    yield from read_ahead(load, batch_rows(order, batch_size))
+    yield from read_ahead(load, batches)
 
 
 def feature_statistics(

@@ -19,7 +19,12 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.updates = 0
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}  # never change: no average
+        self.shadow = {
+            k: v.detach().clone()
+            for k, v in model.state_dict().items()
+            if v.dtype.is_floating_point and k not in frozen
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

@@ -14,17 +14,29 @@ from torch import nn
 
 
 def build_optimizer(model: nn.Module, training: Mapping) -> torch.optim.Optimizer:
-    """AdamW/Adam/SGD; biases, norms and embeddings (1-d or fewer params, plus CLS/modality tokens) get no decay."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.ndim < 2 or name in ("cls", "modality_embedding") else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": training["weight_decay"]},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    """AdamW/Adam/SGD; biases, norms and embeddings (1-d or fewer params, plus CLS/modality tokens) get no decay.
+
+    A model with `parameter_sets(lr)` (a fine-tuning model) trains each set at its own multiple of
+    `training.lr` (`lr_scale`, e.g. the encoder's layers under layer-wise decay); the schedule
+    scales every group alike.
+    """
+    if hasattr(model, "parameter_sets"):
+        sets = model.parameter_sets(training["lr"])
+    else:
+        sets = [(1.0, list(model.named_parameters()))]
+    groups = []
+    for scale, named in sets:
+        decay, no_decay = [], []
+        for name, param in named:
+            if not param.requires_grad:
+                continue
+            short = name.rsplit(".", 1)[-1]
+            (no_decay if param.ndim < 2 or short in ("cls", "modality_embedding") else decay).append(param)
+        groups += [
+            {"params": params, "weight_decay": wd, "lr_scale": scale}
+            for params, wd in ((decay, training["weight_decay"]), (no_decay, 0.0))
+            if params
+        ]
     lr, name = training["lr"], training["optimizer"]
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
@@ -40,7 +52,7 @@ class LRSchedule:
         self.kind = training["scheduler"]
         self.base_lr, self.min_lr = training["lr"], training["min_lr"]
         self.steps_per_epoch = max(steps_per_epoch, 1)
-        self.warmup_steps = training["warmup_epochs"] * self.steps_per_epoch
+        self.warmup_steps = round(training["warmup_epochs"] * self.steps_per_epoch)
         self.total_steps = training["epochs"] * self.steps_per_epoch
         self.step_size, self.gamma = training["step_size"], training["gamma"]
         self.patience = training["plateau_patience"]
@@ -64,7 +76,7 @@ class LRSchedule:
     def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
         lr = self.lr_at(step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def epoch_end(self, value: float) -> None:

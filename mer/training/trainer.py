@@ -24,7 +24,6 @@ from typing import cast
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from mer_builder.fsutil import atomic_write_text, csv_text
@@ -34,16 +33,24 @@ from ..features.store import FeatureStore
 from ..inference import predict_logits
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
-from ..models import FusionModel, build_model
+from ..models import FusionModel
 from ..models.layers import ModalityEncoder
 from .augment import add_feature_noise, modality_presence
-from .checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate
+from .checkpoint import (
+    build_for_store,
+    init_from_checkpoint,
+    load_checkpoint,
+    load_model_state,
+    make_checkpoint,
+    save_checkpoint,
+)
+from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate, length_batches
 from .early_stopping import EarlyStopping
 from .ema import EMA
-from .losses import LOSSES
+from .losses import Objective, classifier_of
 from .plots import plot_history
-from .runtime import epoch_seed, seed_everything
+from .precision import Precision
+from .runtime import epoch_seed, seed_epoch, seed_everything
 from .schedule import LRSchedule, build_optimizer
 from .tracking import RunTracker
 
@@ -85,13 +92,15 @@ class Trainer:
         self.modalities, self.train_store, self.val_store = modalities, train_store, val_store
         self.unit_dir, self.seed, self.fold, self.device = Path(unit_dir), seed, fold, device
         self.quiet, self.tracker = quiet, tracker
-        self.dims = {m: train_store.dims[m] for m in modalities}
         self.best_path = self.unit_dir / "checkpoints" / "best.pt"
         self.last_path = self.unit_dir / "checkpoints" / "last.pt"
 
         seed_everything(seed, self.training["deterministic"])
-        self.model = build_model(config["model"], modalities, self.dims, len(EMOTIONS)).to(device)
-        self.steps_per_epoch = len(batch_rows(np.arange(len(train_store)), self.training["batch_size"]))
+        self.raw_inputs = getattr(train_store, "kind", "features") != "features"  # fine-tuning on raw inputs
+        self.model = build_for_store(config, modalities, train_store, len(EMOTIONS)).to(device)
+        self.dims = dict(self.model.dims) if self.raw_inputs else {m: train_store.dims[m] for m in modalities}
+        self.accumulate = self.training["grad_accum_steps"]
+        self.steps_per_epoch = -(-len(self._epoch_batches(1)) // self.accumulate)
         self.stopper = EarlyStopping(
             self.training["early_stopping"]["metric"],
             self.training["early_stopping"]["patience"],
@@ -100,10 +109,11 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, self.training)
         self.schedule = LRSchedule(self.training, self.steps_per_epoch, self.stopper.maximize)
         self.ema = EMA(self.model, self.training["ema_decay"]) if self.training["ema_decay"] else None
+        self.precision = Precision(self.training["amp"], device)
         weights = None
         if self.training["class_weights"] == "balanced":
             weights = balanced_class_weights(train_store.labels, len(EMOTIONS)).to(device)
-        self.criterion = LOSSES[self.training["loss"]](self.training, weights)
+        self.objective = Objective(self.training, len(EMOTIONS), weights).to(device)
         self.epoch, self.step, self.stopped_early = 0, 0, False
         self.history: dict[str, list[dict]] = {"train": [], "val": []}
         self.noise_scale: dict[str, torch.Tensor] = {}
@@ -114,8 +124,8 @@ class Trainer:
         kept as the scale of the feature noise for every modality."""
         letters = self.config["model"]["standardize"]
         chosen = [m for m in modality_names(letters) if m in self.modalities] if letters and into_encoders else []
-        if not chosen and not self.training["feature_noise"]:
-            return
+        if self.raw_inputs or (not chosen and not self.training["feature_noise"]):
+            return  # fine-tuned encoders end in LayerNorm'd pooled vectors: nothing to standardise
         for m, (mean, std) in feature_statistics(self.train_store, self.modalities, quiet=self.quiet).items():
             self.noise_scale[m] = std.to(self.device)
             if m in chosen:
@@ -138,6 +148,8 @@ class Trainer:
                 "schedule": self.schedule.state_dict(),
                 "early_stopping": self.stopper.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None,
+                "objective": self.objective.training_state(),
+                "precision": self.precision.state_dict(),
                 "history": self.history,
             }
         return make_checkpoint(
@@ -149,12 +161,14 @@ class Trainer:
         state = checkpoint.get("train_state")
         if state is None:
             raise ValueError(f"{self.last_path}: has no training state to resume from")
-        self.model.load_state_dict(checkpoint["model_state"], strict=True)
+        load_model_state(self.model, checkpoint["model_state"], str(self.last_path))
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.stopper.load_state_dict(state["early_stopping"])
         if self.ema and state["ema"]:
             self.ema.load_state_dict(state["ema"])
+        self.objective.load_training_state(state.get("objective", {}))
+        self.precision.load_state_dict(state.get("precision", {}))
         self.epoch, self.step, self.stopped_early = state["epoch"], state["step"], state["stopped_early"]
         self.history = {k: list(v) for k, v in state["history"].items()}
 
@@ -163,37 +177,55 @@ class Trainer:
         return self.stopped_early or self.epoch >= self.training["epochs"]
 
     # -- loop ------------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        order = epoch_order(len(self.train_store), self.seed, epoch)
+        lengths = getattr(self.train_store, "lengths", None)
+        if self.training["length_bucketing"] and lengths is not None:
+            return length_batches(order, lengths, self.training["batch_size"], self.seed, epoch)
+        return batch_rows(order, self.training["batch_size"])
+
     def _train_epoch(self) -> dict:
         started = time.perf_counter()
-        torch.manual_seed(epoch_seed(self.seed, self.epoch))
+        seed_epoch(epoch_seed(self.seed, self.epoch))  # torch, numpy and random: encoders draw from all of them
         self.model.train()
-        order = epoch_order(len(self.train_store), self.seed, self.epoch)
+        batches = self._epoch_batches(self.epoch)
         sigma, p_drop = self.training["feature_noise"], self.training["modality_dropout"]
         total_loss, labels_seen, predictions, lr = 0.0, [], [], self.schedule.lr_at(self.step)
-        progress = tqdm(
-            total=self.steps_per_epoch, desc=f"{self.fold} seed {self.seed} epoch {self.epoch}", disable=self.quiet
+        embedding: list[torch.Tensor] = []
+        hook = (
+            classifier_of(self.model).register_forward_pre_hook(lambda _, args: embedding.append(args[0]))
+            if self.objective.needs_embedding
+            else None
         )
-        for features, labels in iterate(
-            self.train_store, order, self.training["batch_size"], self.modalities, self.device
+        progress = tqdm(total=len(batches), desc=f"{self.fold} seed {self.seed} epoch {self.epoch}", disable=self.quiet)
+        crop_seed = (self.seed, self.epoch) if self.raw_inputs else None
+        self.optimizer.zero_grad(set_to_none=True)
+        for index, (features, labels) in enumerate(
+            iterate(self.train_store, batches, self.modalities, self.device, crop_seed)
         ):
+            group_end = min(len(batches), (index // self.accumulate + 1) * self.accumulate)
+            group_size = group_end - (index // self.accumulate) * self.accumulate
             lr = self.schedule.apply(self.optimizer, self.step)
             present = modality_presence(len(labels), len(self.modalities), p_drop, self.device)
-            logits = self.model(add_feature_noise(features, self.noise_scale, sigma), present)
-            loss = self.criterion(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.training["grad_clip"]:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.training["grad_clip"])
-            self.optimizer.step()
-            if self.ema:
-                self.ema.update(self.model)
-            self.step += 1
+            embedding.clear()
+            with self.precision.autocast():
+                logits = self.model(add_feature_noise(features, self.noise_scale, sigma), present)
+                loss = self.objective(logits.float(), labels, embedding[0] if embedding else None)
+            self.precision.backward(loss / group_size)
+            if index + 1 == group_end:
+                self.precision.step(self.optimizer, self.model, self.training["grad_clip"])
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.ema:
+                    self.ema.update(self.model)
+                self.step += 1
             total_loss += float(loss.item()) * len(labels)
             labels_seen.append(labels.cpu().numpy())
             predictions.append(logits.argmax(1).detach().cpu().numpy())
             progress.set_postfix(loss=f"{loss.item():.3f}")
             progress.update()
         progress.close()
+        if hook is not None:
+            hook.remove()
         y_true, y_pred = np.concatenate(labels_seen), np.concatenate(predictions)
         metrics = classification_metrics(y_true, y_pred, EMOTIONS)
         return _row(self.epoch, total_loss / len(y_true), metrics, time.perf_counter() - started, lr=lr)
@@ -221,6 +253,8 @@ class Trainer:
         if resuming:
             self._restore()
             logger.info("[%s seed %s] resumed after epoch %d from %s", self.fold, self.seed, self.epoch, self.last_path)
+        elif self.training["init_ckpt"]:
+            logger.info(init_from_checkpoint(self.model, self.training["init_ckpt"]))
         if not self.finished:
             self._fit_statistics(into_encoders=not resuming)  # a resumed model already holds its statistics
         while not self.finished:

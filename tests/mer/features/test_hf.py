@@ -158,5 +158,5 @@ def test_offline_defaults_run_with_no_model_arguments(small_corpus, tmp_path):
     assert info["dims"] == {"audio": 768, "text": 384} and info["counts"]["val"]["rows"] == 3
     assert info["config"]["audio"][0]["model"] == "packaged:whisper-tiny.en"
     encoder = load_speech_encoder(SpeechEncoderSpec())
-    clips = _clips(0.7, 2.0)  # every clip gets its own 30 s window, so batching cannot change it
+    clips = _clips(0.7, 2.0)  # a clip's frames never depend on its batch mates
     np.testing.assert_allclose(encoder(clips)[0], encoder(clips[:1])[0], atol=1e-4)
