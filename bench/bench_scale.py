@@ -8,8 +8,10 @@
    cold figure (mer starting and stopping its own LocalCluster inside the run) is printed too.
    Goal: Dask overhead <= 15% (throughput >= 0.87x local, i.e. time <= 1.15x).
 2. Training throughput, samples/s: `train.py` on synthetic memmap features (`--rows` rows of
-   928-d features, the gated fusion model), as one process against `torchrun --nproc_per_node 2`
-   (DistributedDataParallel, gloo, one thread per process), read from the epochs' `seconds`.
+   928-d features, audio 160 + text 768, the baseline config's FlexibleAT, batches of 64), started by
+   `torchrun --nproc_per_node 1` against `--nproc_per_node 2` (DistributedDataParallel, gloo, one
+   thread per process), each from the fastest of `--epochs` epochs' `seconds` in metrics_train.csv.
+   No goal: on one machine two processes share its cores, which only pays off when each has its own.
 
     python bench/bench_scale.py                                # the full sizes
     python bench/bench_scale.py --n 400 --rows 4000 --epochs 2  # a quick check
@@ -18,9 +20,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,11 +88,43 @@ def bench_extraction(work: Path, n: int, workers: int, chunk_size: int) -> dict:
     }  # fmt: skip
 
 
+def bench_training(work: Path, rows: int, epochs: int) -> dict:
+    from bench_train import write_store
+
+    print(f"writing {rows} + {rows // 10} rows of synthetic features ...", flush=True)
+    features = work / "train_features"
+    write_store(features / "train", rows, seed=0)
+    write_store(features / "val", rows // 10, seed=1)
+    sets = [
+        f"data.features_dir={features}", f"experiment.output_dir={work / 'runs'}", "experiment.seeds=[0]",
+        f"training.epochs={epochs}", "training.batch_size=64", "training.num_threads=1", "evaluation.test=false",
+        "training.early_stopping.patience=null",
+    ]  # fmt: skip
+    samples_per_s = {}
+    for processes in (1, 2):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+        command += [str(REPO / "train.py"), "--config", "mer_builder_at_simple", "--quiet", "--set", *sets]
+        command += [f"experiment.name=procs{processes}"]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if done.returncode:
+            raise SystemExit(f"train.py with {processes} processes failed:\n{done.stderr[-3000:]}")
+        with open(work / "runs" / f"procs{processes}" / "seed0" / "metrics_train.csv", encoding="utf-8") as f:
+            seconds = min(float(row["seconds"]) for row in csv.DictReader(f))
+        samples_per_s[processes] = rows / seconds
+    speedup = samples_per_s[2] / samples_per_s[1]
+    print(f"train.py, {rows} rows of 928-d features, batch 64, one thread per process (fastest of {epochs} epochs):")
+    print(f"  1 process               {samples_per_s[1]:9.0f} samples/s")
+    print(f"  torchrun, 2 processes   {samples_per_s[2]:9.0f} samples/s   ({speedup:.2f}x)")
+    return {"rows": rows, "epochs": epochs, "samples_per_s": samples_per_s, "speedup": speedup}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=3000, help="synthetic utterances for the extraction benchmark")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk_size", type=int, default=64, help="utterances per task")
+    parser.add_argument("--rows", type=int, default=20_000, help="synthetic feature rows for the training benchmark")
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs per run (the fastest is kept)")
     parser.add_argument("--parts", nargs="+", choices=["extract", "train"], default=["extract", "train"])
     parser.add_argument("--work_dir", type=Path, default=None, help="scratch space (default: a temp dir, removed)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
@@ -99,6 +135,8 @@ def main() -> None:
         results = {}
         if "extract" in args.parts:
             results["extract"] = bench_extraction(work, args.n, args.workers, args.chunk_size)
+        if "train" in args.parts:
+            results["train"] = bench_training(work, args.rows, args.epochs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")

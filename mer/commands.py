@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,9 +88,10 @@ def _train(args: argparse.Namespace, finetune: bool) -> int:
         resume=args.resume,
         quiet=args.quiet,
     )
-    print(f"run folder: {run.run_dir}")
-    if run.results:
-        print(run.table(), end="")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the table once
+        print(f"run folder: {run.run_dir}")
+        if run.results:
+            print(run.table(), end="")
     return 0
 
 
