@@ -25,6 +25,7 @@ from mer_builder.manifest import GROUPS
 from .device import DEVICE_PATTERN
 from .modalities import MODALITY_NAMES, modality_names
 from .models import MODELS, ModalityMismatch, check_modalities
+from .models.moe import ROUTINGS
 from .protocols import PROTOCOLS
 from .registry import Registry
 from .training.losses import LOSSES
@@ -154,6 +155,18 @@ SCHEMA: dict[str, Key] = {
     ),
     "model.num_layers": Key(2, "int", "robust_atv: transformer layers", low=1),
     "model.num_heads": Key(4, "int", "robust_atv: attention heads (must divide hidden_dim)", low=1),
+    "model.num_experts": Key(4, "int", "moe: expert MLPs the router chooses among", low=1),
+    "model.top_k": Key(2, "int", "moe: experts each modality token is sent to (at most num_experts)", low=1),
+    "model.routing": Key(
+        "token",
+        "str",
+        "moe: route each modality token on its own content (token) or also on the transcript (text, needs T)",
+        choices=ROUTINGS,
+    ),
+    "model.balance_weight": Key(
+        0.01, "float", "moe: weight of the load-balancing loss added to the training loss (0 = off)", low=0.0
+    ),
+    "model.rank": Key(4, "int", "lmf: rank of the modality-specific low-rank factors", low=1),
     "model.standardize": Key(
         ["A", "T", "V"],
         "modalities",
@@ -481,6 +494,13 @@ def validate(config: dict, require: Iterable[str] = ()) -> dict:
     model, hidden = checked["model"], checked["model"]["hidden_dim"]
     if model["name"] == "robust_atv" and hidden % model["num_heads"]:
         raise ConfigError(f"model.num_heads ({model['num_heads']}) must divide model.hidden_dim ({hidden})")
+    modalities = checked["data"]["modalities"]
+    if model["name"] == "moe" and model["top_k"] > model["num_experts"]:
+        raise ConfigError(f"model.top_k ({model['top_k']}) must not exceed model.num_experts ({model['num_experts']})")
+    if model["name"] == "moe" and model["routing"] == "text" and "T" not in modalities:
+        raise ConfigError(
+            f"model.routing text routes on the transcript; data.modalities must include T (got {modalities})"
+        )
     try:
         check_modalities(model["name"], modality_names(checked["data"]["modalities"]))
     except ModalityMismatch as exc:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from .features.store import FeatureStore
+from .training.checkpoint import TrainableModel
 from .training.data import iterate
 
 RAW_INPUT_BATCH = 64  # rows per forward pass over raw inputs (fine-tuning): memory grows with batch x length
@@ -15,7 +15,7 @@ RAW_INPUT_BATCH = 64  # rows per forward pass over raw inputs (fine-tuning): mem
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module,
+    model: TrainableModel,
     store: FeatureStore,
     batch_size: int,
     device: torch.device,

@@ -28,7 +28,7 @@ import numpy as np
 from mer_builder.errors import InputError
 from mer_builder.manifest import GROUPS
 
-from .features.store import ConcatStore, FeatureStore, SubsetStore, open_feature_store
+from .features.store import NO_LABEL, ConcatStore, FeatureStore, SubsetStore, open_feature_store
 from .registry import Registry
 
 GROUP_NAMES: tuple[str, ...] = GROUPS
@@ -203,24 +203,35 @@ def make_folds(
 
 @dataclass
 class ProtocolData:
-    """All groups of a feature root as one store, with the row facts the protocols need."""
+    """All groups of a feature root as one store, with the row facts the protocols need.
+
+    `unlabelled` counts, per corpus, the rows left out for having no label of the store's label
+    type (e.g. RAVDESS under `data.label_type: sentiment`)."""
 
     store: FeatureStore
     rows: Rows
     root: Path
+    unlabelled: dict[str, int] = field(default_factory=dict)
 
     def subset(self, index: np.ndarray) -> SubsetStore:
         return SubsetStore(self.store, index)
 
 
-def open_features(features_dir: Path | str, corpora: Sequence[str] | None = None) -> ProtocolData:
-    """Open every group dir under `features_dir` (memmap or pickle) and optionally keep only some corpora."""
+def _keep(store: FeatureStore, rows: Rows, keep: np.ndarray) -> tuple[SubsetStore, Rows]:
+    return SubsetStore(store, keep), Rows(rows.dataset[keep], rows.group[keep], rows.speaker[keep], rows.session[keep])
+
+
+def open_features(
+    features_dir: Path | str, corpora: Sequence[str] | None = None, label_type: str = "emotion"
+) -> ProtocolData:
+    """Open every group dir under `features_dir` (memmap or pickle) with labels of `label_type`, optionally
+    keep only some corpora, and leave out the rows without a label of that type."""
     root = Path(features_dir)
     present = [g for g in GROUP_NAMES if (root / g).is_dir()]
     if not present:
         raise ProtocolError(f"{root}: expected group folders {list(GROUP_NAMES)} (the output of the feature extractor)")
-    stores = [open_feature_store(root / g) for g in present]
-    store = ConcatStore(stores)
+    stores = [open_feature_store(root / g, label_type) for g in present]
+    store: FeatureStore = ConcatStore(stores)
     groups = [g for g, s in zip(present, stores, strict=True) for _ in range(len(s))]
     rows = Rows.from_meta(store.meta, groups)
     if corpora:
@@ -228,10 +239,16 @@ def open_features(features_dir: Path | str, corpora: Sequence[str] | None = None
         missing = sorted(set(corpora) - set(available))
         if missing:
             raise ProtocolError(f"data.corpora names {missing}, not in {root} (available: {available})")
-        keep = _where(np.isin(rows.dataset, list(corpora)))
-        return ProtocolData(
-            SubsetStore(store, keep),
-            Rows(rows.dataset[keep], rows.group[keep], rows.speaker[keep], rows.session[keep]),
-            root,
+        store, rows = _keep(store, rows, _where(np.isin(rows.dataset, list(corpora))))
+    labelled = store.labels != NO_LABEL
+    names, counts = np.unique(rows.dataset[~labelled], return_counts=True)
+    unlabelled = {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+    if not labelled.any():
+        raise ProtocolError(
+            f"{root}: no row has a {label_type} label (corpora {sorted(set(rows.dataset.tolist()))}). Sentiment "
+            "comes from corpora that rate it (MELD, CMU-MOSEI); features extracted before mer recorded it "
+            "need the builder and extract_at_features.py run again"
         )
-    return ProtocolData(store, rows, root)
+    if unlabelled:
+        store, rows = _keep(store, rows, _where(labelled))
+    return ProtocolData(store, rows, root, unlabelled)

@@ -25,3 +25,24 @@ def real_corpus():
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def demo_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A memmap feature root (train/ val/ testA/ testB/) of the builder's demo RAVDESS and MELD, made by the
+    real commands in process: `mer_builder demo` and `all`, `extract_at_features.py` (MFCC + hashing text,
+    MELD dialogue context and speaker names), `build_memmap_features.py`. Its manifest is `<root>/../processed`."""
+    from mer.features.cli import extract_main, memmap_main
+    from mer_builder.cli import main as builder_main
+
+    root = tmp_path_factory.mktemp("demo_features")
+    raw, processed, pickles, features = root / "D" / "raw", root / "processed", root / "F", root / "M"
+    corpora = ["--datasets", "ravdess", "meld", "--quiet"]
+    assert builder_main(["demo", "--out_dir", str(root / "D"), *corpora]) == 0
+    build = ["all", "--raw_dir", str(raw), "--out_dir", str(processed), "--num_workers", "1"]
+    assert builder_main([*build, *corpora]) == 0
+    extract = ["--processed_dir", str(processed), "--out_dir", str(pickles), "--meld_context_window", "2"]
+    assert extract_main([*extract, "--include_speaker_in_text", "--quiet"]) == 0
+    for group in ("train", "val", "testA", "testB"):
+        assert memmap_main(["--in_dir", str(pickles / group), "--out_dir", str(features / group), "--quiet"]) == 0
+    return features

@@ -252,7 +252,7 @@ def _meta(record: ManifestRecord) -> dict[str, Any]:
         "emotion": record.emotion,
         "true_label": record.label,
     }
-    for name in ("session", "dialogue_id", "utterance_index"):
+    for name in ("sentiment", "session", "dialogue_id", "utterance_index"):
         if getattr(record, name) is not None:
             meta[name] = getattr(record, name)
     meta["notes"] = list(record.notes)

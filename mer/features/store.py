@@ -4,6 +4,11 @@ Both give `batch(rows) -> {"audio": (B, Da), "text": (B, Dt), ["video": (B, Dv)]
 as float32/int64 numpy arrays, plus per-row `meta` dicts and `labels`, so the training
 side never cares which one it reads. Memmap stores read only the requested rows.
 
+`labels` are of the store's `label_type` (`mer_builder.labels.LABEL_SPACES`): `emotion` (the
+default) reads `labels.npy` / each row's `true_label`; any other type (`sentiment`) reads the
+class name in the row's metadata field, with -1 for rows that have none (a corpus that does
+not rate sentiment). `protocols.open_features` leaves those rows out.
+
 Layouts (see DESIGN.md, Features):
 * pickle dir: `index.jsonl` (one line per row: `path` relative to the dir, plus meta) and
   `<id>.pkl` files holding dicts with `audio_features`, `text_features`, `video_features`;
@@ -16,9 +21,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
+
+from mer_builder.labels import label_space
 
 from ..modalities import ALL_MODALITIES
 from .safe_pickle import safe_load
@@ -30,9 +37,10 @@ META_NAME = "meta.jsonl"
 FEATURE_KEYS: dict[str, str] = {name: f"{name}_features" for name in ALL_MODALITIES}
 # Per-row fields kept beside the features (everything in a pickle that is not a feature array).
 META_FIELDS: tuple[str, ...] = (
-    "id", "dataset", "split", "group", "speaker_id", "emotion", "true_label",
+    "id", "dataset", "split", "group", "speaker_id", "emotion", "true_label", "sentiment",
     "session", "dialogue_id", "utterance_index",
 )  # fmt: skip
+NO_LABEL = -1  # a row without a label of the store's label type
 
 Rows = np.ndarray | slice | Sequence[int]
 
@@ -40,6 +48,7 @@ Rows = np.ndarray | slice | Sequence[int]
 class FeatureStore(Protocol):
     modalities: tuple[str, ...]
     dims: dict[str, int]
+    label_type: str
     labels: np.ndarray
     meta: list[dict]
     feature_config: dict | None  # how the features were made (extraction config), when recorded
@@ -49,9 +58,34 @@ class FeatureStore(Protocol):
     def batch(self, rows: Rows) -> dict[str, np.ndarray]: ...
 
 
+class RawInputStore(FeatureStore, Protocol):
+    """A store of raw model inputs (fine-tuning): per-row lengths for bucketing, random crops in training."""
+
+    @property
+    def lengths(self) -> np.ndarray: ...
+
+    def batch(self, rows: Rows, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]: ...
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def row_labels(emotion_labels: np.ndarray, meta: Sequence[dict], label_type: str, where: Path) -> np.ndarray:
+    """Class indices of `label_type` per row (NO_LABEL where a row has none); emotion labels are given."""
+    if label_type == "emotion":
+        return np.asarray(emotion_labels, dtype=np.int64)
+    space = label_space(label_type)
+    labels = np.full(len(meta), NO_LABEL, dtype=np.int64)
+    for i, row in enumerate(meta):
+        name = row.get(space.field)
+        if name is not None:
+            try:
+                labels[i] = space.index(name)
+            except ValueError as exc:
+                raise ValueError(f"{where}: row {i + 1} ({row.get('id')}): {exc}") from None
+    return labels
 
 
 def _as_index(rows: Rows, n: int) -> np.ndarray:
@@ -61,8 +95,8 @@ def _as_index(rows: Rows, n: int) -> np.ndarray:
 class MemmapStore:
     """Rows of `.npy` files opened with `mmap_mode='r'`: a batch touches only its own rows."""
 
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
+    def __init__(self, root: Path | str, label_type: str = "emotion"):
+        self.root, self.label_type = Path(root), label_type
         info_path = self.root / MEMMAP_INFO
         if not info_path.is_file():
             raise FileNotFoundError(f"{info_path}: not a memmap feature dir (build it with build_memmap_features.py)")
@@ -71,8 +105,8 @@ class MemmapStore:
         self._arrays = {m: np.load(self.root / f"{m}.npy", mmap_mode="r") for m in self.modalities}
         self.dims = {m: int(a.shape[1]) for m, a in self._arrays.items()}
         self.feature_config = self.info.get("feature_config")
-        self.labels = np.load(self.root / "labels.npy").astype(np.int64)
         self.meta = _read_jsonl(self.root / META_NAME)
+        self.labels = row_labels(np.load(self.root / "labels.npy"), self.meta, label_type, self.root / META_NAME)
         n = len(self.labels)
         bad = {m: a.shape[0] for m, a in self._arrays.items() if a.shape[0] != n}
         if bad or len(self.meta) != n:
@@ -91,14 +125,15 @@ class MemmapStore:
 class PickleStore:
     """One pickle per utterance, loaded on demand through the restricted unpickler."""
 
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
+    def __init__(self, root: Path | str, label_type: str = "emotion"):
+        self.root, self.label_type = Path(root), label_type
         index_path = self.root / PICKLE_INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{index_path}: not a pickle feature dir (write it with extract_at_features.py)")
         self._index = _read_jsonl(index_path)
         self.meta = [{k: row[k] for k in META_FIELDS if k in row} for row in self._index]
-        self.labels = np.asarray([row["true_label"] for row in self._index], dtype=np.int64)
+        emotions = np.asarray([row["true_label"] for row in self._index], dtype=np.int64)
+        self.labels = row_labels(emotions, self.meta, label_type, index_path)
         first = self._load(0) if self._index else {}
         self.modalities = tuple(m for m in ALL_MODALITIES if first.get(FEATURE_KEYS[m]) is not None)
         self.dims = {m: int(np.asarray(first[FEATURE_KEYS[m]]).shape[-1]) for m in self.modalities}
@@ -135,6 +170,7 @@ class SubsetStore:
     def __init__(self, base: FeatureStore, rows: Iterable[int]):
         self.base, self.rows = base, np.asarray(list(rows), dtype=np.int64)
         self.modalities, self.dims, self.feature_config = base.modalities, base.dims, base.feature_config
+        self.label_type = base.label_type
         self.kind = getattr(base, "kind", "features")
         self.frame_dims = getattr(base, "frame_dims", {})
         self.labels = base.labels[self.rows]
@@ -146,7 +182,7 @@ class SubsetStore:
     @property
     def lengths(self) -> np.ndarray:
         """Per-row lengths, where the base store has them (fine-tuning inputs)."""
-        return self.base.lengths[self.rows]
+        return cast(RawInputStore, self.base).lengths[self.rows]
 
     def batch(self, rows: Rows, **options: object) -> dict[str, np.ndarray]:
         return self.base.batch(self.rows[_as_index(rows, len(self))], **options)
@@ -162,11 +198,14 @@ class ConcatStore:
         self.modalities = self.stores[0].modalities
         self.dims = self.stores[0].dims
         self.feature_config = self.stores[0].feature_config
+        self.label_type = self.stores[0].label_type
         for store in self.stores[1:]:
             if store.modalities != self.modalities or store.dims != self.dims:
                 raise ValueError(f"cannot concatenate stores with dims {self.dims} and {store.dims}")
             if store.feature_config != self.feature_config:
                 raise ValueError("cannot concatenate stores extracted with different feature configs")
+            if store.label_type != self.label_type:
+                raise ValueError(f"cannot concatenate stores of {self.label_type} and {store.label_type} labels")
         self._offsets = np.cumsum([0] + [len(s) for s in self.stores])
         self.labels = np.concatenate([s.labels for s in self.stores])
         self.meta = [m for s in self.stores for m in s.meta]
@@ -191,13 +230,21 @@ class ConcatStore:
         return {k: np.concatenate([p[k] for p in parts])[inverse] for k in keys}
 
 
-def open_feature_store(path: Path | str) -> FeatureStore:
-    """Open a memmap dir (has info.json) or a pickle dir (has index.jsonl)."""
+def labelled_only(store: FeatureStore) -> tuple[FeatureStore, int]:
+    """The rows of `store` that have a label of its label type (the store itself when all do), and how
+    many were left out."""
+    keep = np.flatnonzero(store.labels != NO_LABEL)
+    left_out = len(store) - len(keep)
+    return (SubsetStore(store, keep) if left_out else store), left_out
+
+
+def open_feature_store(path: Path | str, label_type: str = "emotion") -> FeatureStore:
+    """Open a memmap dir (has info.json) or a pickle dir (has index.jsonl), its labels of `label_type`."""
     path = Path(path)
     if (path / MEMMAP_INFO).is_file():
-        return MemmapStore(path)
+        return MemmapStore(path, label_type)
     if (path / PICKLE_INDEX).is_file():
-        return PickleStore(path)
+        return PickleStore(path, label_type)
     raise FileNotFoundError(
         f"{path}: expected a feature dir with {MEMMAP_INFO} (memmap) or {PICKLE_INDEX} (pickles); "
         "run extract_at_features.py, then build_memmap_features.py"

@@ -118,7 +118,7 @@ class WhisperFrameEncoder:
         by_length: dict[int, list[int]] = defaultdict(list)
         for i, piece in enumerate(pieces):
             by_length[self.padded_length(len(piece))].append(i)
-        encoded: list[np.ndarray | None] = [None] * len(pieces)
+        encoded: list[np.ndarray] = [np.empty(0)] * len(pieces)
         for length, members in sorted(by_length.items()):
             for start in range(0, len(members), max(1, batch_size)):
                 batch = members[start : start + max(1, batch_size)]

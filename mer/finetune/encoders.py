@@ -122,7 +122,8 @@ def _lora_targets(model: nn.Module, spec: EncoderSpec) -> list[str]:
     return found
 
 
-def _apply_mode(model: nn.Module, spec: EncoderSpec) -> nn.Module:
+def _apply_mode(model: Any, spec: EncoderSpec) -> nn.Module:
+    """`model` is a transformers PreTrainedModel; returns it in the chosen mode (peft-wrapped for lora)."""
     if spec.gradient_checkpointing:
         if not getattr(model, "supports_gradient_checkpointing", False):
             raise EncoderError(f"{spec.model}: this model does not support gradient checkpointing")
@@ -134,7 +135,7 @@ def _apply_mode(model: nn.Module, spec: EncoderSpec) -> nn.Module:
 
         config = LoraConfig(
             r=spec.lora_r,
-            lora_alpha=spec.lora_alpha,
+            lora_alpha=spec.lora_alpha,  # type: ignore[arg-type]  # peft scales by alpha / r, a float is fine
             lora_dropout=spec.lora_dropout,
             target_modules=_lora_targets(model, spec),
             bias="none",
@@ -210,11 +211,14 @@ def _receptive_field(config: Any) -> int:
     return size
 
 
-def build_backbone(spec: EncoderSpec) -> nn.Module:
+def build_backbone(spec: EncoderSpec) -> Backbone:
     return TextBackbone(spec) if spec.modality == "text" else SpeechBackbone(spec)
 
 
 # -- frozen encoders: run outside the model, once per utterance ------------------------------------
+Backbone = TextBackbone | SpeechBackbone
+
+
 class FrozenTransformers:
     """A transformers encoder in inference mode: waveforms, or (2, T) arrays of token ids and types,
     -> per-row frames (T_i, D)."""
@@ -282,7 +286,7 @@ def layer_of(name: str, num_layers: int) -> int:
 
 
 def backbone_parameter_sets(
-    backbone: nn.Module, spec: EncoderSpec, head_lr: float
+    backbone: Backbone, spec: EncoderSpec, head_lr: float
 ) -> list[tuple[float, list[tuple[str, nn.Parameter]]]]:
     """(lr scale relative to the head's lr, named parameters) per layer: layer k of L trains at
     encoders.<m>.lr * layer_decay^(L+1-k)."""

@@ -34,7 +34,7 @@ from mer_builder import errors
 from mer_builder.audio import TARGET_SR
 from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, read_manifest
 
-from ..features.store import META_FIELDS
+from ..features.store import META_FIELDS, Rows, row_labels
 from ..features.text import dialogue_contexts, format_turn
 
 KIND = "utterances"
@@ -110,17 +110,20 @@ class UtteranceStore:
         records: Sequence[ManifestRecord],
         modalities: Sequence[str],
         max_audio_s: float = 6.0,
+        label_type: str = "emotion",
     ):
         self.root = Path(processed_dir)
         self.records = list(records)
         self.modalities = tuple(modalities)
         self.dims: dict[str, int] = {}
         self.frame_dims: dict[str, int] = {}
-        self.feature_config = None
-        self.labels = np.asarray([r.label for r in self.records], dtype=np.int64)
+        self.feature_config: dict | None = None
         self.meta = [{k: getattr(r, k) for k in META_FIELDS if getattr(r, k, None) is not None} for r in self.records]
         for meta, record in zip(self.meta, self.records, strict=True):
             meta["true_label"] = record.label
+        self.label_type = label_type
+        emotions = np.asarray([r.label for r in self.records], dtype=np.int64)
+        self.labels = row_labels(emotions, self.meta, label_type, self.root / MANIFEST_NAME)
         self.crop_samples = round(max_audio_s * TARGET_SR)
         self.tokens: list[tuple[list[int], list[int]]] | None = None
         self.pad_id = 0
@@ -189,8 +192,8 @@ class UtteranceStore:
             raise InputError("the text modality is used but the store was not tokenised (call tokenize first)")
         return self.tokens[row]
 
-    def batch(self, rows: Sequence[int] | np.ndarray, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        rows = np.asarray(rows, dtype=np.int64)
+    def batch(self, rows: Rows, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
         out: dict[str, np.ndarray] = {"labels": self.labels[rows]}
         for modality in self.modalities:
             if modality in self.frozen:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from typing import cast
 
 import torch
 from torch import nn
 
 from ..models import build_model
 from ..models.pooling import Pooling
-from .encoders import EncoderSpec, backbone_parameter_sets, build_backbone
+from .encoders import Backbone, EncoderSpec, backbone_parameter_sets, build_backbone
 
 
 class FinetuneModel(nn.Module):
@@ -37,21 +38,17 @@ class FinetuneModel(nn.Module):
         super().__init__()
         self.modalities = tuple(modalities)
         self.specs = {m: specs[m] for m in self.modalities}
-        self.backbones = nn.ModuleDict(
-            {m: build_backbone(spec) for m, spec in self.specs.items() if spec.mode != "frozen"}
-        )
-        dims = {
-            m: int(self.backbones[m].hidden_size) if m in self.backbones else int(frame_dims[m]) for m in self.specs
-        }
+        backbones = {m: build_backbone(spec) for m, spec in self.specs.items() if spec.mode != "frozen"}
+        self.backbones = nn.ModuleDict(backbones)
+        dims = {m: backbones[m].hidden_size if m in backbones else int(frame_dims[m]) for m in self.specs}
         self.dims_in = dims  # frames' width per modality, before pooling
-        self.poolings = nn.ModuleDict(
-            {
-                m: Pooling(spec.pooling, dims[m], spec.attention_heads)
-                for m, spec in self.specs.items()
-                if spec.pooling != "cls"
-            }
-        )
-        self.dims = {m: self.poolings[m].out_dim if m in self.poolings else dims[m] for m in self.modalities}
+        poolings = {
+            m: Pooling(spec.pooling, dims[m], spec.attention_heads)
+            for m, spec in self.specs.items()
+            if spec.pooling != "cls"
+        }
+        self.poolings = nn.ModuleDict(poolings)
+        self.dims = {m: poolings[m].out_dim if m in poolings else dims[m] for m in self.modalities}
         self.head = build_model(model_config, self.modalities, self.dims, num_classes)
 
     def encode(self, modality: str, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -73,7 +70,7 @@ class FinetuneModel(nn.Module):
         for m, backbone in self.backbones.items():
             sets += [
                 (scale, [(f"backbones.{m}.{n}", p) for n, p in params])
-                for scale, params in backbone_parameter_sets(backbone, self.specs[m], head_lr)
+                for scale, params in backbone_parameter_sets(cast(Backbone, backbone), self.specs[m], head_lr)
             ]
         rest = [(n, p) for n, p in self.named_parameters() if p.requires_grad and not n.startswith("backbones.")]
         return [*sets, (1.0, rest)]

@@ -7,12 +7,16 @@ from the checkpoint), so the inputs a model sees at test time are made exactly a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .encoders import EncoderError, EncoderSpec, build_frozen, check_loadable, load_tokenizer
 from .inputs import TextInputs, UtteranceStore
+
+if TYPE_CHECKING:
+    from .model import FinetuneModel
 
 
 def prepare_inputs(
@@ -65,7 +69,7 @@ class FinetunePipeline:
     prefix, context window and length cap.
     """
 
-    def __init__(self, checkpoint: Mapping, model: torch.nn.Module, device: str, batch_size: int):
+    def __init__(self, checkpoint: Mapping, model: FinetuneModel, device: str, batch_size: int):
         from types import SimpleNamespace
 
         from mer_builder.audio import TARGET_SR
@@ -117,6 +121,7 @@ class FinetunePipeline:
             pairs = [np.asarray([i, k], dtype=np.int64) for i, k in zip(ids, types, strict=True)]
             frames, mask = pad_frames([f.astype(np.float16) for f in self.frozen["text"](pairs)])
             return self._encode("text", {"text_frames": frames, "text_frames_mask": mask})
+        assert self.tokenizer is not None, "text features asked of a model without a text encoder"
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids_array, mask, types_array = pad_tokens(ids, types, pad)
         return self._encode("text", {"text_ids": ids_array, "text_mask": mask, "text_types": types_array})

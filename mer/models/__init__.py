@@ -5,7 +5,9 @@ Every model takes `features` ({"audio": (B, Da), "text": (B, Dt), ...}) and an o
 Each has `.modalities` and `.encoders` (one `ModalityEncoder` per modality), and its class
 declares the modalities it accepts (`accepts`) and needs (`requires`) and `from_config`,
 which reads the keys of the `model` config section that it uses. To add a model: write the
-class, decorate it with `@MODELS.register(name, summary)`, import its module here.
+class, decorate it with `@MODELS.register(name, summary)`, import its module here. A model may
+also set `.aux_loss` (a scalar tensor) in its forward: the trainer adds it to the training loss
+(`layers.auxiliary_loss`), so no model needs a special case in the loop.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from .base import MODELS, FusionModel, ModalityMismatch, check_modalities
 from .flexible_at import FlexibleAT
 from .gated_avt import GatedAVT
 from .gfl import GatedFusion
+from .lmf import LowRankFusion
+from .moe import MixtureOfExperts
 from .robust import RobustATV
 
 __all__ = [
@@ -24,6 +28,8 @@ __all__ = [
     "FusionModel",
     "GatedAVT",
     "GatedFusion",
+    "LowRankFusion",
+    "MixtureOfExperts",
     "ModalityMismatch",
     "RobustATV",
     "build_model",

@@ -47,3 +47,11 @@ class SwiGLUHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, value = self.gate_value(self.norm(x)).chunk(2, dim=-1)
         return self.out(self.drop(nn.functional.silu(gate) * value))
+
+
+def auxiliary_loss(model: nn.Module) -> torch.Tensor | float:
+    """The sum of the auxiliary losses that the model and its submodules (a fusion head inside a
+    fine-tuning model) set as `aux_loss` during their last forward, e.g. the mixture of experts'
+    load balance, already weighted; 0.0 when there are none. The trainer adds it to the loss."""
+    losses = [loss for m in model.modules() if isinstance(loss := getattr(m, "aux_loss", None), torch.Tensor)]
+    return sum(losses[1:], losses[0]) if losses else 0.0

@@ -27,7 +27,7 @@ import pickle
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -38,6 +38,11 @@ from mer_builder.fsutil import atomic_output
 
 from .. import __version__
 from ..models import FusionModel, build_model
+
+if TYPE_CHECKING:
+    from ..finetune.model import FinetuneModel
+
+TrainableModel = Union[FusionModel, "FinetuneModel"]  # a head over stored features, or encoders + head
 
 FORMAT = "mer-checkpoint"
 FORMAT_VERSION = 1
@@ -63,18 +68,18 @@ def checkpoint_kind(checkpoint: Mapping) -> str:
 
 
 def make_checkpoint(
-    model: FusionModel,
+    model: TrainableModel,
     config: Mapping,
     dims: Mapping[str, int],
     labels: Sequence[str],
     feature_config: Mapping | None,
     **extra: Any,
 ) -> dict:
-    state = model.checkpoint_state() if hasattr(model, "checkpoint_state") else model.state_dict()
+    state = model.state_dict() if isinstance(model, FusionModel) else model.checkpoint_state()
     checkpoint = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "kind": "finetune" if hasattr(model, "specs") else "features",
+        "kind": "features" if isinstance(model, FusionModel) else "finetune",
         "model_state": {k: v.detach().cpu().clone() for k, v in state.items()},
         "model_config": dict(config["model"]),
         "modalities": list(model.modalities),
@@ -85,7 +90,7 @@ def make_checkpoint(
         "versions": versions(),
         **extra,
     }
-    if checkpoint["kind"] == "finetune":
+    if not isinstance(model, FusionModel):
         from ..finetune.model import finetune_info
 
         checkpoint["finetune"] = finetune_info(model, config)
@@ -174,7 +179,7 @@ def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], sourc
     model.load_state_dict(state, strict=True)
 
 
-def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> FusionModel:
+def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> TrainableModel:
     """Rebuild the model the checkpoint describes and load its weights strictly (eval mode)."""
     if checkpoint_kind(checkpoint) == "finetune":
         from ..finetune.model import model_from_finetune_checkpoint
@@ -187,15 +192,15 @@ def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> Fu
     return model.eval()
 
 
-def load_model_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+def load_model_state(model: TrainableModel, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Strict loading of a checkpoint's model_state into `model`, whatever kind of model it is."""
-    if hasattr(model, "load_checkpoint_state"):
-        model.load_checkpoint_state(state, source)
-    else:
+    if isinstance(model, FusionModel):
         load_state_strict(model, state, source)
+    else:
+        model.load_checkpoint_state(state, source)
 
 
-def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_classes: int) -> nn.Module:
+def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_classes: int) -> TrainableModel:
     """The model a training store calls for: a fusion head over its feature vectors, or (raw inputs from
     a processed folder) encoders + pooling + the same fusion head."""
     if getattr(store, "kind", "features") != "features":
@@ -207,7 +212,7 @@ def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_
     return build_model(config["model"], modalities, {m: store.dims[m] for m in modalities}, num_classes)
 
 
-def init_from_checkpoint(model: nn.Module, path: Path | str) -> str:
+def init_from_checkpoint(model: TrainableModel, path: Path | str) -> str:
     """Copy a checkpoint's weights into a new model (stage 2 from stage 1, a corpus from a multi-corpus model).
 
     Every stored tensor must fit the model. Model weights the checkpoint lacks are allowed only
@@ -216,13 +221,13 @@ def init_from_checkpoint(model: nn.Module, path: Path | str) -> str:
     """
     checkpoint = load_checkpoint(path)
     state = checkpoint["model_state"]
-    kind = "finetune" if hasattr(model, "specs") else "features"
+    kind = "features" if isinstance(model, FusionModel) else "finetune"
     if checkpoint_kind(checkpoint) != kind:
         raise CheckpointError(
             f"{path}: a {checkpoint_kind(checkpoint)} checkpoint cannot initialise a {kind} model "
             "(train.py makes features checkpoints, train_hf_e2e.py finetune ones)"
         )
-    own = model.checkpoint_state() if hasattr(model, "checkpoint_state") else model.state_dict()
+    own = model.state_dict() if isinstance(model, FusionModel) else model.checkpoint_state()
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
     missing = sorted(k for k in set(own) - set(state) if not k.startswith("backbones."))

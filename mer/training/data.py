@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..features.store import FeatureStore
+from ..features.store import FeatureStore, RawInputStore
 
 T = TypeVar("T")
 STATS_CHUNK = 8192
@@ -96,7 +96,7 @@ def iterate(
         if crop_seed is None:
             return to_tensors(store.batch(rows), modalities, device)
         rng = np.random.default_rng([*crop_seed, int(rows[0]) if len(rows) else 0])
-        return to_tensors(store.batch(rows, rng=rng), modalities, device)
+        return to_tensors(cast(RawInputStore, store).batch(rows, rng=rng), modalities, device)
 
     yield from read_ahead(load, batches)
 

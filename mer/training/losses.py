@@ -59,6 +59,10 @@ def focal(training: Mapping, weights: torch.Tensor | None) -> nn.Module:
 class PrototypeContrastive(nn.Module):
     """Supervised contrastive loss over a batch plus one prototype per class (see the module docstring)."""
 
+    queue: torch.Tensor  # (classes, queue_size, dim) once the first batch has set the width
+    filled: torch.Tensor
+    cursor: torch.Tensor
+
     def __init__(self, num_classes: int, temperature: float, queue_size: int = 64):
         super().__init__()
         self.num_classes, self.temperature, self.queue_size = num_classes, temperature, queue_size

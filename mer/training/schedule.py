@@ -12,21 +12,25 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from ..models import FusionModel
+from .checkpoint import TrainableModel
 
-def build_optimizer(model: nn.Module, training: Mapping) -> torch.optim.Optimizer:
+
+def build_optimizer(model: TrainableModel, training: Mapping) -> torch.optim.Optimizer:
     """AdamW/Adam/SGD; biases, norms and embeddings (1-d or fewer params, plus CLS/modality tokens) get no decay.
 
     A model with `parameter_sets(lr)` (a fine-tuning model) trains each set at its own multiple of
     `training.lr` (`lr_scale`, e.g. the encoder's layers under layer-wise decay); the schedule
     scales every group alike.
     """
-    if hasattr(model, "parameter_sets"):
-        sets = model.parameter_sets(training["lr"])
-    else:
+    if isinstance(model, FusionModel):
         sets = [(1.0, list(model.named_parameters()))]
+    else:
+        sets = model.parameter_sets(training["lr"])
     groups = []
     for scale, named in sets:
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, param in named:
             if not param.requires_grad:
                 continue

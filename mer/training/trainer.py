@@ -37,9 +37,10 @@ from ..inference import predict_logits
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
 from ..models import FusionModel
-from ..models.layers import ModalityEncoder
+from ..models.layers import ModalityEncoder, auxiliary_loss
 from .augment import add_feature_noise, modality_presence
 from .checkpoint import (
+    TrainableModel,
     build_for_store,
     init_from_checkpoint,
     load_checkpoint,
@@ -104,7 +105,11 @@ class Trainer:
         self.raw_inputs = getattr(train_store, "kind", "features") != "features"  # fine-tuning on raw inputs
         self.model = build_for_store(config, modalities, train_store, len(EMOTIONS)).to(device)
         self.forward_model = wrap_model(self.model, dist, device, partly_used=self.raw_inputs)
-        self.dims = dict(self.model.dims) if self.raw_inputs else {m: train_store.dims[m] for m in modalities}
+        self.dims = (
+            {m: train_store.dims[m] for m in modalities}
+            if isinstance(self.model, FusionModel)
+            else dict(self.model.dims)
+        )
         self.accumulate = self.training["grad_accum_steps"]
         self.steps_per_epoch = -(-len(self._epoch_batches(1)) // self.accumulate)
         self.stopper = EarlyStopping(
@@ -135,10 +140,10 @@ class Trainer:
         for m, (mean, std) in feature_statistics(self.train_store, self.modalities, quiet=self.quiet).items():
             self.noise_scale[m] = std.to(self.device)
             if m in chosen:
-                encoder = cast(ModalityEncoder, self.model.encoders[m])
+                encoder = cast(ModalityEncoder, cast(FusionModel, self.model).encoders[m])
                 encoder.set_statistics(mean.to(self.device), std.to(self.device))
 
-    def _checkpoint(self, model_state_from: FusionModel, val_metrics: Mapping, with_state: bool) -> dict:
+    def _checkpoint(self, model_state_from: TrainableModel, val_metrics: Mapping, with_state: bool) -> dict:
         extra = {
             "fold": self.fold,
             "seed": self.seed,
@@ -219,6 +224,7 @@ class Trainer:
             with self.precision.autocast():
                 logits = self.forward_model(add_feature_noise(features, self.noise_scale, sigma), present)
                 loss = self.objective(logits.float(), labels, embedding[0] if embedding else None)
+                loss = loss + auxiliary_loss(self.model)
             self.precision.backward(loss / group_size)
             if index + 1 == group_end:
                 self.precision.step(self.optimizer, self.model, self.training["grad_clip"])

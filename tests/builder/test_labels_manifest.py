@@ -2,7 +2,16 @@ import json
 
 import pytest
 
-from mer_builder.labels import EMOTIONS, LabelPolicy, label_index, map_raw_label
+from mer_builder.labels import (
+    EMOTIONS,
+    LABEL_SPACES,
+    SENTIMENTS,
+    LabelPolicy,
+    label_index,
+    label_space,
+    map_raw_label,
+    sentiment_from_score,
+)
 from mer_builder.manifest import ManifestRecord, group_of, iter_manifest, read_manifest, write_manifest
 
 RAVDESS_TABLE = {"01": "neutral", "03": "joy"}
@@ -13,6 +22,33 @@ def test_label_order_is_fixed():
     assert [label_index(e) for e in EMOTIONS] == list(range(7))
     with pytest.raises(ValueError, match="contempt"):
         label_index("contempt")
+
+
+def test_label_spaces_name_their_classes_and_record_field():
+    assert SENTIMENTS == ("negative", "neutral", "positive")
+    assert {name: (space.classes, space.field) for name, space in LABEL_SPACES.items()} == {
+        "emotion": (EMOTIONS, "emotion"),
+        "sentiment": (SENTIMENTS, "sentiment"),
+    }
+    assert label_space("sentiment").index("positive") == 2
+    with pytest.raises(ValueError, match="'mixed' is not in the sentiment label space"):
+        label_space("sentiment").index("mixed")
+    with pytest.raises(ValueError, match="unknown label type 'valence'"):
+        label_space("valence")
+
+
+@pytest.mark.parametrize(
+    ("score", "sentiment"),
+    [(-3.0, "negative"), (-2 / 3, "negative"), (-0.5, "negative"), (-1 / 3, "neutral"), (0.0, "neutral"),
+     (0.49, "neutral"), (0.5, "positive"), (2 / 3, "positive"), (3.0, "positive")],
+)  # fmt: skip
+def test_sentiment_scores_bin_by_rounding_on_the_seven_point_scale(score, sentiment):
+    assert sentiment_from_score(score) == sentiment
+
+
+def test_a_nan_sentiment_score_is_an_error():
+    with pytest.raises(ValueError, match="NaN"):
+        sentiment_from_score(float("nan"))
 
 
 def test_policy_maps_or_drops_and_rejects_unknown_choices():
@@ -62,6 +98,8 @@ def test_record_problems_catch_schema_violations():
     assert any("group 'testA'" in p for p in _record("a", split="test", group="testA").problems())
     assert any("empty transcript" in p for p in _record("a", text=" ").problems())
     assert _record("a", text="", notes=["no transcript in MEAD without mead_sentences.csv"]).problems() == []
+    assert _record("a", sentiment="positive").problems() == []
+    assert any("sentiment 'happy' is outside" in p for p in _record("a", sentiment="happy").problems())
 
 
 def test_malformed_manifest_names_file_and_line(tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mer_builder.audio import load_audio
-from mer_builder.labels import EMOTIONS
+from mer_builder.labels import EMOTIONS, SENTIMENTS
 from mer_builder.recipes import meld
 from mer_builder.recipes.common import CorpusError, CorpusLayoutError
 
@@ -53,6 +53,7 @@ def test_every_row_becomes_an_utterance_with_its_official_split_and_dialogue_pos
         assert u.utterance_index == int(row["Utterance_ID"])
         assert u.speaker_id == row["Speaker"]
         assert u.raw_label == row["Emotion"] and u.emotion == row["Emotion"]
+        assert u.sentiment == row["Sentiment"] and u.sentiment in SENTIMENTS
         assert u.text == row["Utterance"]
         assert (u.language, u.gender, u.intensity, u.session) == ("en", None, None, None)
     assert Counter(u.split for u in by_id.values()) == {
@@ -148,6 +149,22 @@ def test_unknown_label_and_duplicate_rows_are_problems_naming_the_line(demo_raw,
         "dia0_utt0 already on line 2",
     ]
     assert sum(u.split == "val" for u in utterances) == good
+
+
+def test_an_unknown_sentiment_is_a_problem_naming_the_line_and_the_row_keeps_its_emotion(demo_raw, tmp_path, parse):
+    corpus = _copy_csvs(demo_raw, tmp_path)
+    _append_row(
+        corpus / "dev_sent_emo.csv", [999, "Hm.", "Avery", "joy", "mixed", 0, 77, 1, 1, "00:00:01,000", "00:00:02,000"]
+    )
+    with pytest.raises(
+        CorpusError,
+        match=r"dev_sent_emo\.csv:\d+: Sentiment 'mixed': expected one of \['negative', 'neutral', 'positive'\]",
+    ):
+        parse(corpus)
+    utterances, ctx = parse(corpus, continue_on_error=True)
+    assert len(ctx.problems) == 1
+    kept = next(u for u in utterances if u.native_id == "dev_dia0_utt77")
+    assert (kept.emotion, kept.sentiment) == ("joy", None)
 
 
 def test_wrong_header_and_non_utf8_csv_are_problems_naming_the_file(demo_raw, tmp_path, parse):
@@ -266,6 +283,14 @@ def test_real_csvs_without_clips(real_corpus, parse):
     spans = [u.expected_duration_s for u in utterances]
     assert sum(s is None for s in spans) < 0.01 * len(spans) and all(s is None or s > 0 for s in spans)
     assert by_id["train_dia0_utt4"].emotion == "surprise"
+    sentiments = {
+        split: Counter(u.sentiment for u in utterances if u.split == split) for split in ("train", "val", "test")
+    }
+    assert sentiments == {  # MELD's Sentiment column, counted in the CSVs
+        "train": {"neutral": 4710, "negative": 2945, "positive": 2334},
+        "val": {"neutral": 470, "negative": 406, "positive": 233},
+        "test": {"neutral": 1256, "negative": 833, "positive": 521},
+    }
     column = [row["Utterance"] for s in meld.SPLITS for row in _csv_rows(corpus / s.csv)]
     for mark in "’…—":
         assert sum(u.text.count(mark) for u in utterances) == sum(t.count(mark) for t in column) > 0

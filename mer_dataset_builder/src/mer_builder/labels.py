@@ -1,8 +1,11 @@
-"""The canonical label space and the label policies, defined once for the whole project.
+"""The canonical label spaces and the label policies, defined once for the whole project.
 
 Every corpus recipe maps its raw labels through an explicit table into `EMOTIONS`;
-labels outside the space are dropped unless a policy flag maps them. The training side
-imports the same names, so the index order can never drift between stages.
+labels outside the space are dropped unless a policy flag maps them. Corpora that also rate
+sentiment record it in `SENTIMENTS` (MELD's Sentiment column; a continuous score such as
+CMU-MOSEI's through `sentiment_from_score`). `LABEL_SPACES` names both label types, the field
+that holds each in the manifest and the feature metadata, and their class order. The training
+side imports the same names, so the index order can never drift between stages.
 """
 
 from __future__ import annotations
@@ -13,6 +16,56 @@ from dataclasses import asdict, dataclass
 EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 NUM_CLASSES: int = len(EMOTIONS)
 LABEL_OF: dict[str, int] = {name: index for index, name in enumerate(EMOTIONS)}
+
+SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
+# Sentiment scores on CMU-MOSEI's 7-point scale (-3 very negative .. +3 very positive, the mean of the
+# annotators' ratings) are binned as the scale's integer classes are, by rounding to the nearest integer
+# (halves away from zero), and keeping the sign: a score rounding to 0 is neutral. So score <= -0.5 is
+# negative, score >= 0.5 positive, anything between neutral; the mean of three ratings (-1, 0, 0) = -1/3
+# is neutral and (-1, -1, 0) = -2/3 negative.
+SENTIMENT_NEUTRAL_HALF_WIDTH = 0.5
+
+
+def sentiment_from_score(score: float) -> str:
+    """The sentiment class of a continuous score (CMU-MOSEI's -3..3 scale), by the rule above."""
+    if score != score:  # NaN
+        raise ValueError("sentiment score is NaN")
+    if score <= -SENTIMENT_NEUTRAL_HALF_WIDTH:
+        return "negative"
+    if score >= SENTIMENT_NEUTRAL_HALF_WIDTH:
+        return "positive"
+    return "neutral"
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """One label type: its classes in index order and the record field (manifest, feature metadata)
+    that holds a row's class name. A row whose field is missing has no label of this type."""
+
+    name: str
+    classes: tuple[str, ...]
+    field: str
+
+    def index(self, name: str) -> int:
+        try:
+            return self.classes.index(name)
+        except ValueError:
+            raise ValueError(f"{name!r} is not in the {self.name} label space {self.classes}") from None
+
+
+LABEL_SPACES: dict[str, LabelSpace] = {
+    "emotion": LabelSpace("emotion", EMOTIONS, "emotion"),
+    "sentiment": LabelSpace("sentiment", SENTIMENTS, "sentiment"),
+}
+LABEL_TYPES: tuple[str, ...] = tuple(LABEL_SPACES)
+
+
+def label_space(label_type: str) -> LabelSpace:
+    try:
+        return LABEL_SPACES[label_type]
+    except KeyError:
+        raise ValueError(f"unknown label type {label_type!r}; expected one of {list(LABEL_SPACES)}") from None
+
 
 # Each policy: raw label it governs -> {choice: canonical emotion or None (drop)}.
 POLICY_CHOICES: dict[str, dict[str, str | None]] = {

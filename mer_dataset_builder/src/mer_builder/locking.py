@@ -30,7 +30,7 @@ from .errors import RunFailure
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
     import msvcrt
 
 LOCK_NAME = ".mer.lock"

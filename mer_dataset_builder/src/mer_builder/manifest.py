@@ -13,7 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from .fsutil import atomic_write_text
-from .labels import EMOTIONS, LABEL_OF
+from .labels import EMOTIONS, LABEL_OF, SENTIMENTS
 
 MANIFEST_NAME = "meta_manifest.jsonl"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -57,6 +57,7 @@ class ManifestRecord:
     duration_s: float
     sample_rate: int
     language: str
+    sentiment: str | None = None  # negative | neutral | positive, where the corpus rates it (labels.SENTIMENTS)
     gender: str | None = None
     media_path: str | None = None
     dialogue_id: str | None = None
@@ -84,6 +85,8 @@ class ManifestRecord:
             out.append(f"emotion {self.emotion!r} is outside the label space {EMOTIONS}")
         elif self.label != LABEL_OF[self.emotion]:
             out.append(f"label {self.label} does not match emotion {self.emotion!r}")
+        if self.sentiment is not None and self.sentiment not in SENTIMENTS:
+            out.append(f"sentiment {self.sentiment!r} is outside the sentiment label space {SENTIMENTS}")
         if self.split not in SPLITS:
             out.append(f"split {self.split!r} is not one of {SPLITS}")
         elif self.group != group_of(self.dataset, self.split):

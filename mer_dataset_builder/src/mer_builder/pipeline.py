@@ -31,7 +31,7 @@ from . import __version__, recipes
 from .audio import TARGET_SR
 from .errors import InputError
 from .fsutil import atomic_output, atomic_write_json
-from .labels import EMOTIONS, LABEL_OF, POLICY_CHOICES, LabelPolicy
+from .labels import EMOTIONS, LABEL_OF, POLICY_CHOICES, SENTIMENTS, LabelPolicy
 from .locking import output_lock
 from .manifest import CORPORA, MANIFEST_NAME, SPLITS, ManifestRecord, group_of, iter_manifest, write_manifest
 from .normalise import (
@@ -362,7 +362,7 @@ def _record(u: Utterance, split: str, result: AudioResult) -> ManifestRecord:
         id=u.id, dataset=u.dataset, split=split, group=group_of(u.dataset, split), speaker_id=u.speaker_id,
         emotion=u.emotion, label=LABEL_OF[u.emotion], raw_label=u.raw_label, text=u.text,
         audio_path=f"{AUDIO_DIR}/{u.dataset}/{u.native_id}.wav", duration_s=result.duration_s,
-        sample_rate=TARGET_SR, language=u.language, gender=u.gender,
+        sample_rate=TARGET_SR, language=u.language, sentiment=u.sentiment, gender=u.gender,
         media_path=None if u.media_path is None else str(Path(u.media_path).resolve()), dialogue_id=u.dialogue_id,
         utterance_index=u.utterance_index, intensity=u.intensity, session=u.session, notes=notes,
     )  # fmt: skip
@@ -402,12 +402,15 @@ class _StatsAccumulator:
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        self.sentiments: dict[tuple[str, str], Counter] = defaultdict(Counter)
         self.durations: dict[tuple[str, str], float] = defaultdict(float)
         self.speakers: dict[tuple[str, str], set] = defaultdict(set)
 
     def add(self, record: ManifestRecord) -> None:
         key = (record.dataset, record.split)
         self.counts[key][record.emotion] += 1
+        if record.sentiment is not None:
+            self.sentiments[key][record.sentiment] += 1
         self.durations[key] += record.duration_s
         self.speakers[key].add(record.speaker_id)
 
@@ -421,6 +424,8 @@ class _StatsAccumulator:
                 "duration_s": round(self.durations[dataset, split], 3),
                 "labels": {emotion: labels[emotion] for emotion in EMOTIONS},
             }
+            if self.sentiments[dataset, split]:
+                entry["splits"][split]["sentiments"] = {s: self.sentiments[dataset, split][s] for s in SENTIMENTS}
         for dataset, entry in corpora.items():
             splits = entry["splits"].values()
             speakers = set().union(*(self.speakers[dataset, s] for s in entry["splits"]))
@@ -429,6 +434,8 @@ class _StatsAccumulator:
                 duration_s=round(sum(s["duration_s"] for s in splits), 3),
                 labels={e: sum(s["labels"][e] for s in splits) for e in EMOTIONS},
             )  # fmt: skip
+            if any("sentiments" in s for s in splits):
+                entry["sentiments"] = {c: sum(s.get("sentiments", {}).get(c, 0) for s in splits) for c in SENTIMENTS}
         total_s = sum(entry["duration_s"] for entry in corpora.values())
         return {
             "utterances": sum(entry["utterances"] for entry in corpora.values()),

@@ -59,14 +59,20 @@ MODELS = {
     "flexible_at": (("audio", "text"), {}),
     "gated_avt": (("audio", "text", "video"), {}),
     "robust_atv": (("audio", "text", "video"), {}),
+    "moe": (("audio", "text", "video"), {}),
+    "moe_text_routing": (("audio", "text", "video"), {"name": "moe", "routing": "text"}),
+    "lmf": (("audio", "text", "video"), {}),
 }
-CONFIG = {"hidden_dim": 16, "dropout": 0.0, "gate": "sigmoid", "ffn_mult": 2, "num_layers": 2, "num_heads": 4}
+CONFIG = {
+    "hidden_dim": 16, "dropout": 0.0, "gate": "sigmoid", "ffn_mult": 2, "num_layers": 2, "num_heads": 4,
+    "num_experts": 4, "top_k": 2, "routing": "token", "balance_weight": 0.01, "rank": 4,
+}  # fmt: skip
 
 
 def _model(name, modalities=None):
     torch.manual_seed(0)
     modalities = modalities or MODELS[name][0]
-    return build_model({"name": name, **CONFIG}, modalities, DIMS, 7).eval()
+    return build_model({"name": name, **CONFIG, **MODELS[name][1]}, modalities, DIMS, 7).eval()
 
 
 @pytest.mark.parametrize("name", list(MODELS))

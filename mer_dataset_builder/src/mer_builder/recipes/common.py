@@ -68,6 +68,7 @@ class Utterance:
     emotion: str
     text: str
     language: str
+    sentiment: str | None = None  # canonical (labels.SENTIMENTS), where the corpus rates sentiment
     gender: str | None = None
     split: str | None = None
     media_path: Path | None = None

@@ -14,6 +14,8 @@ Native layout (the contents of the official `MELD.Raw.tar.gz`, whose inner `trai
 
 CSV columns: `Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,
 Episode,StartTime,EndTime`; UTF-8 with non-ASCII punctuation (’ … —), CRLF line endings.
+`Sentiment` (negative / neutral / positive) is recorded as the record's `sentiment`, for
+`data.label_type: sentiment`.
 
 Traps handled here:
 * Dialogue numbers restart in every split, so `dia0_utt0.mp4` exists in all three clip
@@ -73,6 +75,9 @@ LABELS: dict[str, str | None] = {
     "sadness": "sadness",
     "surprise": "surprise",
 }
+
+# The Sentiment column's values, spelt out like the emotion table.
+SENTIMENT_LABELS: dict[str, str] = {"negative": "negative", "neutral": "neutral", "positive": "positive"}
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,9 @@ def _parse_split(corpus_dir: Path, split: MeldSplit, ctx: ParseContext) -> Itera
         emotion = ctx.label(where, raw, LABELS)
         if emotion is None:
             continue
+        sentiment = SENTIMENT_LABELS.get(row["Sentiment"].strip())
+        if sentiment is None:
+            ctx.problem(where, f"Sentiment {row['Sentiment']!r}: expected one of {sorted(SENTIMENT_LABELS)}")
         name = f"dia{dialogue}_utt{turn}.mp4"
         clip = clip_dir / name
         yield Utterance(
@@ -231,6 +239,7 @@ def _parse_split(corpus_dir: Path, split: MeldSplit, ctx: ParseContext) -> Itera
             emotion=emotion,
             text=text,
             language=LANGUAGE,
+            sentiment=sentiment,
             split=split.split,
             media_path=clip if name in clips else None,
             dialogue_id=f"{split.official}_{dialogue}",
