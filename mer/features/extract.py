@@ -277,7 +277,7 @@ def _work_items(
         WorkItem(
             id=r.id,
             pickle_path=str(out_dir / r.group / pickle_relpath(r.id)),
-            audio_path=str(_resolve(processed_dir, r.audio_path)),
+            audio_path=str(processed_dir / r.audio_path),  # checked: relative, inside the processed dir
             media_path=_resolve(processed_dir, r.media_path),
             text=r.text,
             speaker=r.speaker_id,
@@ -338,7 +338,7 @@ def run_extraction(
 
 def _extract(processed_dir: Path, out_dir: Path, config: FeatureConfig, options: RunOptions) -> dict[str, Any]:
     manifest_path = processed_dir / MANIFEST_NAME
-    records = read_manifest(manifest_path)
+    records = read_manifest(manifest_path)  # a tampered or broken manifest is refused before any work
     selected = [r for r in records if r.group in options.groups]
     if not selected:
         raise ExtractionError(f"{manifest_path}: no records in groups {list(options.groups)}")
