@@ -25,13 +25,14 @@ import numpy as np
 
 from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_json
+from mer_builder.labels import NUM_CLASSES
 from mer_builder.locking import LOCK_NAME, output_lock
 
 from .. import __version__
 from ..modalities import ALL_MODALITIES
 from .isolation import vector_problem
 from .safe_pickle import safe_loads
-from .store import FEATURE_INFO, FEATURE_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX
+from .store import FEATURE_INFO, FEATURE_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX, read_jsonl
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 _log = logging.getLogger(__name__)
@@ -48,8 +49,7 @@ def _read_index(in_dir: Path) -> list[dict]:
             f"{index}: not found; --in_dir must be one group dir written by extract_at_features*.py (e.g. F/train), "
             "and its extraction must have finished"
         )
-    with index.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+    rows = read_jsonl(index)
     if not rows:
         raise MemmapBuildError(f"{index}: no rows")
     return rows
@@ -66,6 +66,9 @@ def _load_row(in_dir: Path, row: dict, number: int, digest: Any) -> dict:
     if not isinstance(item, dict) or item.get("id") != row.get("id"):
         held = item.get("id") if isinstance(item, dict) else type(item).__name__
         raise MemmapBuildError(f"{path}: holds {held!r}, but {PICKLE_INDEX} row {number} says {row.get('id')!r}")
+    label = item.get("true_label")
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < NUM_CLASSES:
+        raise MemmapBuildError(f"{path}: true_label {label!r} is not a class index 0..{NUM_CLASSES - 1}")
     return item
 
 
@@ -122,6 +125,11 @@ def _build(in_dir: Path, out_dir: Path, dtype: str, quiet: bool) -> dict:
     if out_dir.exists() and not (out_dir / MEMMAP_INFO).is_file() and any(out_dir.iterdir()):
         raise MemmapBuildError(f"{out_dir}: exists and is not a memmap feature dir; refusing to replace it")
     rows = _read_index(in_dir)
+    seen: dict[object, int] = {}
+    for number, row in enumerate(rows, 1):
+        if seen.setdefault(row.get("id"), number) != number:
+            raise MemmapBuildError(f"{in_dir / PICKLE_INDEX}: id {row.get('id')!r} is on rows {seen[row.get('id')]} "
+                                   f"and {number}; ids must be unique")  # fmt: skip
     feature_info_path = in_dir.parent / FEATURE_INFO
     feature_info = json.loads(feature_info_path.read_text(encoding="utf-8")) if feature_info_path.is_file() else {}
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,9 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from mer_builder.labels import label_space
+from mer_builder.errors import InputError
+from mer_builder.labels import EMOTIONS, NUM_CLASSES, label_space
+from mer_builder.textio import UndecodableLine, text_lines
 
 from ..modalities import ALL_MODALITIES
 from .safe_pickle import safe_load
@@ -67,9 +69,44 @@ class RawInputStore(FeatureStore, Protocol):
     def batch(self, rows: Rows, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]: ...
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+class FeatureStoreError(InputError, ValueError):
+    """A feature store that cannot be trusted as it is; the message names the file and what is wrong."""
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """One JSON object per line; a line that is not one is an error naming the file and line."""
+    rows = []
+    for number, text in text_lines(path):
+        where = f"{path}:{number}"
+        if isinstance(text, UndecodableLine):
+            raise FeatureStoreError(f"{where}: {text.reason}")
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FeatureStoreError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise FeatureStoreError(f"{where}: a JSON {type(row).__name__}, expected an object")
+        rows.append(row)
+    return rows
+
+
+def check_rows(labels: np.ndarray, meta: Sequence[dict], source: Path) -> None:
+    """Every emotion label in the label space and every id once: a tampered store is refused before it is used."""
+    outside = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if outside.size:
+        row = int(outside[0])
+        raise FeatureStoreError(
+            f"{source}: row {row + 1} ({meta[row].get('id')}) has label {labels[row]}, outside 0..{NUM_CLASSES - 1} "
+            f"({', '.join(EMOTIONS)}); rebuild the features from a validated manifest"
+        )
+    first_row: dict[object, int] = {}
+    for row, item in enumerate(meta, 1):
+        key = item.get("id")
+        if key in first_row:
+            raise FeatureStoreError(f"{source}: id {key!r} is on rows {first_row[key]} and {row}; ids must be unique")
+        first_row[key] = row
 
 
 def row_labels(emotion_labels: np.ndarray, meta: Sequence[dict], label_type: str, where: Path) -> np.ndarray:
@@ -84,7 +121,7 @@ def row_labels(emotion_labels: np.ndarray, meta: Sequence[dict], label_type: str
             try:
                 labels[i] = space.index(name)
             except ValueError as exc:
-                raise ValueError(f"{where}: row {i + 1} ({row.get('id')}): {exc}") from None
+                raise FeatureStoreError(f"{where}: row {i + 1} ({row.get('id')}): {exc}") from None
     return labels
 
 
@@ -105,12 +142,16 @@ class MemmapStore:
         self._arrays = {m: np.load(self.root / f"{m}.npy", mmap_mode="r") for m in self.modalities}
         self.dims = {m: int(a.shape[1]) for m, a in self._arrays.items()}
         self.feature_config = self.info.get("feature_config")
-        self.meta = _read_jsonl(self.root / META_NAME)
-        self.labels = row_labels(np.load(self.root / "labels.npy"), self.meta, label_type, self.root / META_NAME)
-        n = len(self.labels)
+        self.meta = read_jsonl(self.root / META_NAME)
+        emotions = np.load(self.root / "labels.npy").astype(np.int64)
+        n = len(emotions)
         bad = {m: a.shape[0] for m, a in self._arrays.items() if a.shape[0] != n}
         if bad or len(self.meta) != n:
-            raise ValueError(f"{self.root}: row counts disagree: labels {n}, meta {len(self.meta)}, arrays {bad}")
+            raise FeatureStoreError(
+                f"{self.root}: row counts disagree: labels {n}, meta {len(self.meta)}, arrays {bad}"
+            )
+        check_rows(emotions, self.meta, self.root / "labels.npy")
+        self.labels = row_labels(emotions, self.meta, label_type, self.root / META_NAME)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -130,9 +171,14 @@ class PickleStore:
         index_path = self.root / PICKLE_INDEX
         if not index_path.is_file():
             raise FileNotFoundError(f"{index_path}: not a pickle feature dir (write it with extract_at_features.py)")
-        self._index = _read_jsonl(index_path)
+        self._index = read_jsonl(index_path)
         self.meta = [{k: row[k] for k in META_FIELDS if k in row} for row in self._index]
-        emotions = np.asarray([row["true_label"] for row in self._index], dtype=np.int64)
+        values = [row.get("true_label") for row in self._index]
+        wrong = next((i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, int)), None)
+        if wrong is not None:
+            raise FeatureStoreError(f"{index_path}:{wrong + 1}: true_label {values[wrong]!r} is not a class index")
+        emotions = np.asarray(values, dtype=np.int64)
+        check_rows(emotions, self.meta, index_path)
         self.labels = row_labels(emotions, self.meta, label_type, index_path)
         first = self._load(0) if self._index else {}
         self.modalities = tuple(m for m in ALL_MODALITIES if first.get(FEATURE_KEYS[m]) is not None)
@@ -158,7 +204,9 @@ class PickleStore:
                 self._index[int(i)]["path"] for i, v in zip(index, values, strict=True) if v.shape[0] != self.dims[m]
             ]
             if wrong:
-                raise ValueError(f"{self.root}/{wrong[0]}: {m} features have the wrong size (expected {self.dims[m]})")
+                raise FeatureStoreError(
+                    f"{self.root}/{wrong[0]}: {m} features have the wrong size (expected {self.dims[m]})"
+                )
             out[m] = np.stack(values) if values else np.zeros((0, self.dims[m]), np.float32)
         out["labels"] = self.labels[index]
         return out

@@ -20,13 +20,13 @@ give the earlier turns of the same dialogue as context when the features use dia
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mer_builder.audio import MEDIA_SUFFIXES
 from mer_builder.errors import InputError
+from mer_builder.textio import UndecodableLine, csv_rows
 
 from ..features.text import Turn, dialogue_contexts
 
@@ -119,36 +119,41 @@ class Transcripts:
         csv_path = Path(csv_path)
         if not csv_path.is_file():
             raise TranscriptError(f"{csv_path}: transcripts file not found")
-        with csv_path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: a spreadsheet's byte-order mark
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in reader.fieldnames or []]
-            missing = [c for c in REQUIRED_COLUMNS if c not in header]
-            unknown = [c for c in header if c not in TRANSCRIPT_COLUMNS]
-            if missing or unknown:
-                problem = f"lacks the columns {missing}" if missing else f"has unknown columns {unknown}"
-                raise TranscriptError(
-                    f"{csv_path}: the header {problem}; expected {list(REQUIRED_COLUMNS)} and optionally "
-                    f"{[c for c in TRANSCRIPT_COLUMNS if c not in REQUIRED_COLUMNS]}"
-                )
-            reader.fieldnames = header
-            rows: dict[Path, Transcript] = {}
-            files: list[Path] = []
-            for line, row in enumerate(reader, start=2):
-                if None in row:
-                    raise TranscriptError(f"{csv_path}:{line}: more fields than the header has columns")
-                if not (row["path"] or "").strip():
-                    raise TranscriptError(f"{csv_path}:{line}: the path is empty")
-                file = _locate(row["path"], csv_path.parent)
-                key = file.resolve()
-                if key in rows:
-                    raise TranscriptError(f"{csv_path}:{line}: {row['path']} has a transcript on an earlier line")
-                rows[key] = Transcript(
-                    text=(row.get("text") or "").strip(),
-                    speaker=(row.get("speaker") or "").strip() or None,
-                    dialogue_id=(row.get("dialogue_id") or "").strip() or None,
-                    utterance_index=_index(row.get("utterance_index"), f"{csv_path}:{line}"),
-                )
-                files.append(file)
+        records = csv_rows(csv_path)  # a spreadsheet's byte-order mark is dropped; bad bytes are named where they are
+        first = next(records, None)
+        if isinstance(first, UndecodableLine):
+            raise TranscriptError(f"{csv_path}:{first.line}: {first.reason}; save the CSV as UTF-8")
+        header = [name.strip() for name in first.cells] if first else []
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        unknown = [c for c in header if c not in TRANSCRIPT_COLUMNS]
+        if missing or unknown:
+            problem = f"lacks the columns {missing}" if missing else f"has unknown columns {unknown}"
+            raise TranscriptError(
+                f"{csv_path}: the header {problem}; expected {list(REQUIRED_COLUMNS)} and optionally "
+                f"{[c for c in TRANSCRIPT_COLUMNS if c not in REQUIRED_COLUMNS]}"
+            )
+        rows: dict[Path, Transcript] = {}
+        files: list[Path] = []
+        for record in records:
+            if isinstance(record, UndecodableLine):
+                raise TranscriptError(f"{csv_path}:{record.line}: {record.reason}; save the CSV as UTF-8")
+            line = record.line
+            if len(record.cells) > len(header):
+                raise TranscriptError(f"{csv_path}:{line}: more fields than the header has columns")
+            row = dict(zip(header, record.cells, strict=False))
+            if not (row.get("path") or "").strip():
+                raise TranscriptError(f"{csv_path}:{line}: the path is empty")
+            file = _locate(row["path"], csv_path.parent)
+            key = file.resolve()
+            if key in rows:
+                raise TranscriptError(f"{csv_path}:{line}: {row['path']} has a transcript on an earlier line")
+            rows[key] = Transcript(
+                text=(row.get("text") or "").strip(),
+                speaker=(row.get("speaker") or "").strip() or None,
+                dialogue_id=(row.get("dialogue_id") or "").strip() or None,
+                utterance_index=_index(row.get("utterance_index"), f"{csv_path}:{line}"),
+            )
+            files.append(file)
         if not rows:
             raise TranscriptError(f"{csv_path}: no transcript rows under the header")
         return cls(rows, files, str(csv_path))

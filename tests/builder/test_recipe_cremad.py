@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from mer_builder.recipes import cremad, get_recipe
-from mer_builder.recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
+from mer_builder.recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired, ParseContext
 
 RECIPE = cremad
 EXPECTED_LABELS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "joy", "NEU": "neutral", "SAD": "sadness"}
@@ -60,10 +60,25 @@ def test_gender_comes_from_the_demographics_file(demo_raw, raw_copy, parse):
 def test_malformed_demographics_is_a_problem(raw_copy, parse):
     table = raw_copy / "CREMA-D" / "VideoDemographics.csv"
     table.write_text('"ActorID","Age","Sex"\n1001,51,"M"\n', encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"VideoDemographics\.csv: line 2: expected a 4-digit ActorID and Sex"):
+    with pytest.raises(CorpusError, match=r"VideoDemographics\.csv:2: expected a 4-digit ActorID and Sex"):
         parse(raw_copy / "CREMA-D")
     utterances, ctx = parse(raw_copy / "CREMA-D", continue_on_error=True)
     assert len(ctx.problems) == 1 and utterances and {u.gender for u in utterances} == {None}
+
+
+def test_a_demographics_row_that_is_not_utf8_costs_that_actor_alone(raw_copy, parse):
+    table = raw_copy / "CREMA-D" / "VideoDemographics.csv"
+    table.write_bytes(b'"ActorID","Age","Sex"\n1001,51,"Male"\n1002,21,"Fem\xe4le"\n1003,21,"Female"\n')
+    utterances, ctx = parse(raw_copy / "CREMA-D", continue_on_error=True)
+    assert ctx.problems == [
+        {
+            "dataset": "CREMA-D",
+            "file": f"{table}:3",
+            "reason": "not valid UTF-8 (invalid continuation byte 0xe4 at byte 49 of the file)",
+        }
+    ]
+    genders = {u.speaker_id: u.gender for u in utterances}
+    assert (genders["1001"], genders["1002"], genders["1003"]) == ("male", None, "female")
 
 
 def test_videos_are_attached_as_media(demo_raw, parse):
@@ -146,7 +161,7 @@ def test_real_sentence_table_and_demographics(real_corpus):
     }
     assert Counter(c.sentence for c in clips)["IEO"] == 1456  # IEO is also said at three emotion levels
     assert {c.level for c in clips if c.sentence != "IEO"} == {"XX"}
-    genders = cremad.read_demographics(folder / "VideoDemographics.csv")
+    genders = cremad.read_demographics(folder / "VideoDemographics.csv", ParseContext(cremad.CORPUS))
     assert len(genders) == 91 and Counter(genders.values()) == {"male": 48, "female": 43}
     assert {c.actor for c in clips} == set(genders)
     assert (genders["1001"], genders["1002"]) == ("male", "female")

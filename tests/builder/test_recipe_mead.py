@@ -154,7 +154,8 @@ def test_a_broken_sentence_table_is_a_problem_naming_the_file_and_line(parsed_ra
     assert [p["file"].rsplit(":", 1)[1] for p in ctx.problems] == ["3", "4", "5"]
     assert next(u for u in utterances if u.native_id == "M003_angry_level_1_001").text == "Leave now."
     table.write_bytes(b"emotion,sentence_id,text\nangry,001,Caf\xe9\n")
-    with pytest.raises(CorpusError, match=r"mead_sentences\.csv: not UTF-8"):
+    bad_byte = r"mead_sentences\.csv:2: not valid UTF-8 \(invalid continuation byte 0xe9 at byte 38 of the file\)"
+    with pytest.raises(CorpusError, match=bad_byte):
         parse(corpus)
 
 

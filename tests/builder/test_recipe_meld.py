@@ -174,7 +174,10 @@ def test_wrong_header_and_non_utf8_csv_are_problems_naming_the_file(demo_raw, tm
     utterances, ctx = parse(corpus, continue_on_error=True)
     reasons = {Path(p["file"]).name: p["reason"] for p in ctx.problems}
     assert reasons["test_sent_emo.csv"].startswith("header ['Utterance', 'Emotion'] is not MELD's")
-    assert reasons["dev_sent_emo.csv"].startswith("not UTF-8")
+    header = len(",".join(meld.CSV_HEADER)) + 2
+    assert reasons["dev_sent_emo.csv:2"] == (
+        f"not valid UTF-8 (invalid continuation byte 0xe9 at byte {header + 5} of the file); MELD's CSVs are UTF-8"
+    )
     assert {u.split for u in utterances} == {"train"}
 
 

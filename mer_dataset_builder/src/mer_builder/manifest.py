@@ -8,12 +8,17 @@ same inputs are byte-identical. Field order in the file follows `REQUIRED_FIELDS
 from __future__ import annotations
 
 import json
+import math
+import types
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from .errors import InputError
 from .fsutil import atomic_write_text
-from .labels import EMOTIONS, LABEL_OF, SENTIMENTS
+from .labels import EMOTIONS, LABEL_OF, NUM_CLASSES, SENTIMENTS
+from .textio import UndecodableLine, text_lines
 
 MANIFEST_NAME = "meta_manifest.jsonl"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -115,7 +120,9 @@ def write_manifest(records: Iterable[ManifestRecord], path: Path) -> int:
 
 
 def iter_manifest(path: Path) -> Iterator[ManifestRecord]:
-    """Stream records; a malformed line is an error naming the file and line number."""
+    """Stream the records of a manifest the builder has just written itself (publish merges its per-corpus
+    files with it); a malformed line is an error naming the file and line number. Everything that reads a
+    manifest given to it reads it with `read_manifest`, which checks each record."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest not found; build it with `python -m mer_builder all`")
@@ -131,5 +138,157 @@ def iter_manifest(path: Path) -> Iterator[ManifestRecord]:
             yield ManifestRecord.from_dict(data, where)
 
 
-def read_manifest(path: Path) -> list[ManifestRecord]:
-    return list(iter_manifest(path))
+# ---------------------------------------------------------------- the checked reader every consumer uses
+
+
+class ManifestError(InputError, ValueError):
+    """A manifest that cannot be trusted; the message names the file, the line and the field."""
+
+
+@dataclass(frozen=True)
+class ManifestIssue:
+    """One thing wrong with one line of a manifest; `record` is set when the line is a well-typed record."""
+
+    path: Path
+    line: int
+    message: str  # names the field it is about
+    record: ManifestRecord | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def _conforms(value: object, annotation: object) -> bool:
+    """Whether a JSON value has the field's declared type (a bool is not a number here, though Python says so)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, arg) for arg in args)
+    if annotation is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return annotation is bool
+    if annotation is float:
+        return isinstance(value, int | float)
+    if annotation in (str, int):
+        return isinstance(value, annotation)
+    if origin is list:
+        return isinstance(value, list) and all(_conforms(item, args[0]) for item in value)
+    if origin is dict:
+        items = value.items() if isinstance(value, dict) else None
+        return items is not None and all(_conforms(k, args[0]) and _conforms(v, args[1]) for k, v in items)
+    return True  # a type this check does not know: the dataclass takes it as it is
+
+
+_KIND_NAMES = {str: "a string", int: "a whole number", float: "a number", list[str]: "a list of strings"}
+
+
+def _type_problems(data: dict) -> list[str]:
+    """Fields whose JSON value is not of the declared type (null only where the field is optional)."""
+    hints = typing.get_type_hints(ManifestRecord)
+    out = []
+    for name, value in data.items():
+        hint = hints[name]
+        if not _conforms(value, hint):
+            union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+            wanted = next(a for a in typing.get_args(hint) if a is not type(None)) if union else hint
+            kind = _KIND_NAMES.get(wanted, str(wanted))
+            out.append(f"{name} is {json.dumps(value, ensure_ascii=False)[:40]}, expected {kind}")
+    return out
+
+
+def path_problem(value: str) -> str | None:
+    """Why `value` is not a plain relative path that stays inside its folder, or None.
+
+    No root, no drive, no backslash, no '..', '.' or empty parts: `audio_path` may only name a file
+    of the processed folder, and an id becomes a file path under each feature folder.
+    """
+    windows = PureWindowsPath(value)
+    if not value:
+        return "empty"
+    if PurePosixPath(value).is_absolute() or windows.drive or windows.root:
+        return "an absolute path"
+    if "\\" in value or any(part in ("..", ".", "") for part in value.split("/")):
+        return "a path with '..', '.', empty parts or backslashes"
+    return None
+
+
+def _value_problems(record: ManifestRecord) -> list[str]:
+    out = [] if 0 <= record.label < NUM_CLASSES else [f"label {record.label} is outside 0..{NUM_CLASSES - 1}"]
+    out += record.problems()
+    if not math.isfinite(record.duration_s) or record.duration_s <= 0:
+        out.append(f"duration_s {record.duration_s!r} is not a positive number")
+    problem = path_problem(record.id)
+    if problem:
+        out.append(f"id {record.id!r} is {problem}; expected <CORPUS>/<name>")
+    problem = path_problem(record.audio_path)
+    if problem:
+        out.append(f"audio_path {record.audio_path!r} is {problem}: it is not inside the output folder")
+    return out
+
+
+def scan_manifest(path: Path | str) -> Iterator[tuple[int, ManifestRecord | None, list[ManifestIssue]]]:
+    """(line, record or None, its issues) for every non-blank line, streamed: the one place manifest
+    lines are judged. A line that is not UTF-8, not JSON, not an object, lacks or adds fields, or has a
+    field of the wrong type gives no record; a record with a wrong value, or an id already seen, comes
+    with its issues."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: manifest not found; build it with `python -m mer_builder prepare`")
+    seen: dict[str, int] = {}
+    for number, text in text_lines(path):
+        if isinstance(text, UndecodableLine):
+            yield number, None, [ManifestIssue(path, number, text.reason)]
+            continue
+        if not text.strip():
+            continue
+        data, problems = _line_record(text)
+        if data is None:
+            yield number, None, [ManifestIssue(path, number, p) for p in problems]
+            continue
+        record = ManifestRecord(**data)
+        problems = _value_problems(record)
+        if record.id in seen:
+            problems.append(f"duplicate id {record.id!r} (also on line {seen[record.id]})")
+        else:
+            seen[record.id] = number
+        yield number, record, [ManifestIssue(path, number, p, record) for p in problems]
+
+
+def _line_record(text: str) -> tuple[dict | None, list[str]]:
+    """The line's fields if it is a well-typed record, else None and why not."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [f"not a manifest record ({exc.msg} at column {exc.colno}: not valid JSON)"]
+    if not isinstance(data, dict):
+        return None, [f"not a manifest record (a JSON {type(data).__name__}, expected an object)"]
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    unknown = sorted(set(data) - set(ALL_FIELDS))
+    if missing or unknown:
+        return None, [f"not a manifest record (missing fields {missing}, unknown fields {unknown})"]
+    problems = _type_problems(data)
+    return (None if problems else data), problems
+
+
+def check_manifest(path: Path | str) -> tuple[list[ManifestRecord], list[ManifestIssue]]:
+    """Every record of the manifest and every issue found in it."""
+    records, issues = [], []
+    for _, record, found in scan_manifest(path):
+        issues += found
+        if record is not None and not found:
+            records.append(record)
+    return records, issues
+
+
+def read_manifest(path: Path | str) -> list[ManifestRecord]:
+    """The records of a manifest, or `ManifestError` naming the file, line and field of its first problem.
+
+    Every consumer reads the manifest through this, so a tampered or broken one is refused before
+    any work (labels outside the space or contradicting the emotion, duplicate ids, paths outside
+    the processed folder, wrong types, bytes that are not UTF-8).
+    """
+    records, issues = check_manifest(path)
+    if issues:
+        more = f" (and {len(issues) - 1} more: python -m mer_builder validate lists all)" if len(issues) > 1 else ""
+        raise ManifestError(f"{issues[0]}{more}; the manifest is refused, rebuild it or fix that line")
+    return records

@@ -63,6 +63,16 @@ def built(built_once: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(built_once, tmp_path / "processed"))
 
 
+@pytest.fixture
+def features(built: Path, tmp_path: Path) -> Path:
+    """MFCC (2 x 20, what `audio_checkpoint` takes) + 64-d hashing features of `built`: F/<group>/..."""
+    from mer.features.cli import extract_main
+
+    argv = ["--processed_dir", str(built), "--out_dir", str(tmp_path / "F"), "--n_mfcc", "20", "--text_dim", "64"]
+    assert extract_main([*argv, "--quiet"]) == 0
+    return tmp_path / "F"
+
+
 def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("error:")]
 
@@ -80,6 +90,7 @@ def audio_checkpoint(tmp_path: Path) -> Path:
 
     config = defaults()
     config["model"].update(name="flexible_at", hidden_dim=16)
+    config["experiment"]["name"] = "faults"
     dims = {"audio": 40}
     torch.manual_seed(0)
     model = build_model(config["model"], ["audio"], dims, len(EMOTIONS))

@@ -139,14 +139,6 @@ def test_rebuilding_a_corpus_with_other_options_is_refused_unless_forced(ravdess
     assert len(read_manifest(out / MANIFEST_NAME)) == 30
 
 
-@pytest.fixture
-def features(built, tmp_path):
-    """MFCC (20) + hashing features of the built corpus, extracted in process: F/<group>/..."""
-    argv = ["--processed_dir", str(built), "--out_dir", str(tmp_path / "F"), "--n_mfcc", "20", "--text_dim", "64"]
-    assert extract_main([*argv, "--quiet"]) == 0
-    return tmp_path / "F"
-
-
 def test_a_second_extractor_is_refused_and_writes_nothing(built, tmp_path, holders, capsys):
     out = tmp_path / "F"
     holder = holders(out)

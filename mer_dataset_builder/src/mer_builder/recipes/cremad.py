@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..manifest import CORPORA
+from ..textio import UndecodableLine, csv_rows
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, list_files
 
@@ -91,19 +92,27 @@ def parse_clip_name(stem: str) -> Clip:
     return clip
 
 
-def read_demographics(path: Path) -> dict[str, str]:
-    """Actor id -> "male"/"female" from VideoDemographics.csv; a ValueError names the bad row."""
+def read_demographics(path: Path, ctx: ParseContext) -> dict[str, str]:
+    """Actor id -> "male"/"female" from VideoDemographics.csv. A wrong header is a problem of the file; a bad
+    row (or one that is not UTF-8) is a problem of its line, and that actor's gender stays unknown."""
+    rows = csv_rows(path)
+    header = next(rows, None)
+    columns = [] if header is None or isinstance(header, UndecodableLine) else [c.strip() for c in header.cells]
+    missing = [c for c in ("ActorID", "Sex") if c not in columns]
+    if missing:
+        ctx.problem(path, f"missing column(s) {missing}; expected ActorID, Age, Sex, Race, Ethnicity")
+        return {}
     genders = {}
-    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"ActorID", "Sex"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"missing column(s) {sorted(missing)}; expected ActorID, Age, Sex, Race, Ethnicity")
-        for row in reader:
-            actor, sex = (row["ActorID"] or "").strip(), (row["Sex"] or "").strip()
-            if not re.fullmatch(r"\d{4}", actor) or sex not in SEXES:
-                raise ValueError(f"line {reader.line_num}: expected a 4-digit ActorID and Sex Male/Female, got {row}")
-            genders[actor] = SEXES[sex]
+    for row in rows:
+        if isinstance(row, UndecodableLine):
+            ctx.problem(f"{path}:{row.line}", row.reason)
+            continue
+        cells = dict(zip(columns, (c.strip() for c in row.cells), strict=False))
+        actor, sex = cells.get("ActorID", ""), cells.get("Sex", "")
+        if not re.fullmatch(r"\d{4}", actor) or sex not in SEXES:
+            ctx.problem(f"{path}:{row.line}", f"expected a 4-digit ActorID and Sex Male/Female, got {row.cells}")
+            continue
+        genders[actor] = SEXES[sex]
     return genders
 
 
@@ -149,10 +158,7 @@ def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
     genders: dict[str, str] = {}
     demographics = corpus_dir / DEMOGRAPHICS
     if demographics.is_file():
-        try:
-            genders = read_demographics(demographics)
-        except ValueError as exc:
-            ctx.problem(demographics, str(exc))
+        genders = read_demographics(demographics, ctx)
     for path in list_files(corpus_dir / AUDIO_FOLDER, "*.wav"):
         try:
             clip = parse_clip_name(path.stem)

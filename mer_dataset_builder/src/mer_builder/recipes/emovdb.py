@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..download import DownloadError, extract_archive, fetch
 from ..manifest import CORPORA
+from ..textio import readable_lines
 from .common import ParseContext, Utterance
 from .layout import find_corpus_dir, is_junk, list_files
 
@@ -60,7 +61,7 @@ def archive_names() -> list[str]:
 def read_prompts(path: Path, ctx: ParseContext) -> dict[str, str]:
     """Prompt id (`a0011`, `b0011`) -> text; a malformed line is a problem naming its line number."""
     prompts = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in readable_lines(path, lambda bad: ctx.problem(f"{path}:{bad.line}", bad.reason)):
         if not line.strip():
             continue
         match = PROMPT_LINE.fullmatch(line.strip())

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..manifest import CORPORA
+from ..textio import readable_lines
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, is_junk, list_files
 
@@ -98,13 +99,8 @@ def speaker_root(corpus_dir: Path) -> Path | None:
 
 def read_transcripts(path: Path, ctx: ParseContext) -> dict[str, TranscriptLine]:
     """Utterance id -> line of a speaker's txt; malformed lines and unknown labels are problems."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        ctx.problem(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return {}
     out: dict[str, TranscriptLine] = {}
-    for number, line in enumerate(lines, 1):
+    for number, line in readable_lines(path, lambda bad: ctx.problem(f"{path}:{bad.line}", bad.reason)):
         where = f"{path}:{number}"
         if not line.strip():
             continue

@@ -27,7 +27,6 @@ to the sentence read; without it the text is empty and a note says so.
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from ..download import DownloadError, extract_archive
 from ..manifest import CORPORA
+from ..textio import UndecodableLine, csv_rows
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, find_under, is_junk
 
@@ -99,26 +99,23 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
 
 
 def _read_sentences(path: Path, ctx: ParseContext) -> dict[tuple[str, int], str] | None:
-    """(emotion folder, sentence number) -> text, or None when the optional CSV is absent."""
+    """(emotion folder, sentence number) -> text, or None when the optional CSV is absent or its header is
+    wrong; a bad row (or one that is not UTF-8) is a problem at its line, and the rows after it are read."""
     if not path.is_file():
         return None
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return _sentence_rows(path, csv.DictReader(handle), ctx)
-    except UnicodeDecodeError as exc:
-        ctx.problem(path, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+    rows = csv_rows(path)
+    header = next(rows, None)
+    columns = () if header is None or isinstance(header, UndecodableLine) else tuple(c.strip() for c in header.cells)
+    if columns != SENTENCES_COLUMNS:
+        ctx.problem(path, f"columns {list(columns)} are not {list(SENTENCES_COLUMNS)}")
         return None
-
-
-def _sentence_rows(path: Path, reader: csv.DictReader, ctx: ParseContext) -> dict[tuple[str, int], str] | None:
-    """The table's rows; a bad row is a problem at its line, a wrong header a problem for the file."""
     sentences: dict[tuple[str, int], str] = {}
-    if tuple(name.strip() for name in reader.fieldnames or ()) != SENTENCES_COLUMNS:
-        ctx.problem(path, f"columns {reader.fieldnames} are not {list(SENTENCES_COLUMNS)}")
-        return None
-    for row in reader:
-        where = f"{path}:{reader.line_num}"
-        emotion, number, text = ((row[c] or "").strip() for c in SENTENCES_COLUMNS)
+    for row in rows:
+        if isinstance(row, UndecodableLine):
+            ctx.problem(f"{path}:{row.line}", row.reason)
+            continue
+        where = f"{path}:{row.line}"
+        emotion, number, text = ([*(c.strip() for c in row.cells), "", "", ""])[:3]
         if emotion not in LABELS and emotion not in POLICY_LABELS:
             ctx.problem(where, f"emotion {emotion!r} is not a MEAD folder ({sorted(LABELS | POLICY_LABELS)})")
             continue

@@ -31,7 +31,6 @@ Traps handled here:
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from pathlib import Path
 from ..download import COMPLETED_MARKER, DownloadError, extract_archive, fetch
 from ..fsutil import atomic_write_bytes
 from ..manifest import CORPORA
+from ..textio import UndecodableLine, csv_rows
 from .common import ParseContext, Utterance
 from .layout import find_corpus_dir, find_under, is_junk
 
@@ -159,26 +159,29 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
 
 
 def _rows(csv_path: Path, ctx: ParseContext) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for every non-blank row; a wrong header or width is a problem."""
+    """(line number, row) for every non-blank row; a wrong header or width, or a row that is not UTF-8, is a
+    problem of its own (the rows after it are read as usual)."""
     if not csv_path.is_file():
         ctx.problem(csv_path, f"missing; the corpus folder should hold {EXPECTED}")
         return
-    try:
-        with csv_path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header = [cell.strip() for cell in next(reader, [])]
-            if tuple(header) != CSV_HEADER:
-                ctx.problem(csv_path, f"header {header} is not MELD's {list(CSV_HEADER)}")
-                return
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(CSV_HEADER):
-                    ctx.problem(f"{csv_path}:{reader.line_num}", f"{len(row)} columns, expected {len(CSV_HEADER)}")
-                    continue
-                yield reader.line_num, dict(zip(CSV_HEADER, row, strict=True))
-    except UnicodeDecodeError as exc:
-        ctx.problem(csv_path, f"not UTF-8 ({exc.reason} at byte {exc.start}); MELD's CSVs are UTF-8")
+    rows = csv_rows(csv_path)
+    header = next(rows, None)
+    if isinstance(header, UndecodableLine):
+        ctx.problem(f"{csv_path}:{header.line}", f"{header.reason}; MELD's CSVs are UTF-8")
+        return
+    cells = [cell.strip() for cell in header.cells] if header else []
+    if tuple(cells) != CSV_HEADER:
+        ctx.problem(csv_path, f"header {cells} is not MELD's {list(CSV_HEADER)}")
+        return
+    for row in rows:
+        if isinstance(row, UndecodableLine):
+            ctx.problem(f"{csv_path}:{row.line}", f"{row.reason}; MELD's CSVs are UTF-8")
+        elif not any(cell.strip() for cell in row.cells):
+            continue
+        elif len(row.cells) != len(CSV_HEADER):
+            ctx.problem(f"{csv_path}:{row.line}", f"{len(row.cells)} columns, expected {len(CSV_HEADER)}")
+        else:
+            yield row.line, dict(zip(CSV_HEADER, row.cells, strict=True))
 
 
 def _clip_names(folder: Path) -> set[str]:
