@@ -9,6 +9,7 @@
     mer evaluate ...     evaluate a checkpoint                  (evaluate.py, evaluate_hf_e2e.py)
     mer predict ...      predict your own recordings            (predict.py)
     mer results ...      every metrics_eval.json -> one table   (scripts/collect_results.py)
+    mer cross-corpus ... LOCO + train-on-A/test-on-B UAR tables (cross_corpus.py)
     mer demo ...         the whole pipeline on the synthetic demo corpus
 
 Each subcommand is a `main(argv, prog)` function named by "module:function" and imported only
@@ -47,6 +48,9 @@ COMMANDS: dict[str, Command] = {
     "evaluate": Command("mer.commands:evaluate_main", "evaluate a checkpoint (features or fine-tuned)"),
     "predict": Command("mer.prediction.cli:predict_main", "predict the emotions of your own recordings"),
     "results": Command("mer.commands:results_main", "every metrics_eval.json under a folder -> one table"),
+    "cross-corpus": Command(
+        "mer.commands:cross_corpus_main", "leave-one-corpus-out and train-on-A/test-on-B UAR tables (md, CSV, PNG)"
+    ),
     "demo": Command("mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus"),
 }
 EXIT_USAGE = 2

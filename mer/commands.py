@@ -1,10 +1,13 @@
-"""Command lines of `train.py`, `train_hf_e2e.py`, `evaluate.py`, `evaluate_hf_e2e.py` and `collect_results.py`
-(`mer train`, `mer finetune`, `mer evaluate`, `mer results`); the files at the repository root only call these."""
+"""Command lines of `train.py`, `train_hf_e2e.py`, `evaluate.py`, `evaluate_hf_e2e.py`, `collect_results.py` and
+`cross_corpus.py` (`mer train`, `mer finetune`, `mer evaluate`, `mer results`, `mer cross-corpus`); the files at
+the repository root only call these."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -171,4 +174,44 @@ def _results(args: argparse.Namespace) -> int:
         atomic_write_text(args.md, table)
     if args.csv:
         atomic_write_text(args.csv, csv_table(rows))
+    return 0
+
+
+def cross_corpus_parser(prog: str = "cross_corpus.py") -> argparse.ArgumentParser:
+    parser = cli_parser(
+        prog,
+        "Leave-one-corpus-out over every corpus present plus the train-on-A/test-on-B matrix, "
+        "as markdown, CSV and a heatmap PNG (UAR mean ± std over seeds).",
+    )
+    parser.add_argument(
+        "--config", help="training config: a path or a shipped config's name (e.g. loco); the protocol is set here"
+    )
+    parser.add_argument("--run_name", default="cross_corpus", help="folder under experiment.output_dir")
+    parser.add_argument("--seeds", nargs="+", type=int, help="shorthand for --set experiment.seeds=[...]")
+    add_out_dir(parser, "shorthand for --set experiment.output_dir=... (the run folder goes under it)", required=False)
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override a config key (--set data.features_dir=M training.epochs=10)")  # fmt: skip
+    return parser
+
+
+def cross_corpus_main(argv: Sequence[str] | None = None, prog: str = "cross_corpus.py") -> int:
+    """`python cross_corpus.py` / `mer cross-corpus`: both experiments, then the tables (printed and written)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(cross_corpus_parser(prog), argv, lambda args: _cross_corpus(args, prog, argv))
+
+
+def _cross_corpus(args: argparse.Namespace, prog: str, argv: list[str]) -> int:
+    from .config import load_config, validate
+    from .cross_corpus import FILES, run_cross_corpus
+
+    sets = [f"experiment.name={args.run_name}"]
+    if args.seeds:
+        sets.append(f"experiment.seeds=[{','.join(map(str, args.seeds))}]")
+    if args.out_dir:
+        sets.append(f"experiment.output_dir={args.out_dir}")
+    config = validate(load_config(args.config, [*sets, *args.overrides]), require=["data.features_dir"])
+    command = shlex.join([*(["python", prog] if prog.endswith(".py") else prog.split()), *argv])
+    out = run_cross_corpus(config, command, quiet=args.quiet)
+    print((out / FILES[0]).read_text(encoding="utf-8"))
+    print(f"wrote {', '.join(str(out / name) for name in FILES)}")
     return 0

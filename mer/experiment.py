@@ -112,17 +112,21 @@ def plan(
         raise ConfigError(
             f"data.modalities asks for {missing}, but the features in {data.root} hold {list(data.store.modalities)}"
         )
+    skipped: list[str] = []
     folds = make_folds(
         config["experiment"]["protocol"],
         data.rows,
         holdout=data_cfg["holdout"],
         report_groups=data_cfg["report_groups"],
         loso_val=data_cfg["loso_val"],
+        skipped=skipped,
     )
     dims = dict(data.store.dims) or dict(getattr(data.store, "frame_dims", {}))
     logger.info("data: %s (%d rows, dims %s); modalities %s", data.root, len(data.rows), dims, modalities)
     for fold in folds:
         logger.info(fold.describe(data.rows))
+    for reason in skipped:
+        logger.warning(reason)
     return data, folds, modalities
 
 

@@ -9,7 +9,11 @@ when a fold is made:
 * `pooled`: train on the train group, select on val, report each test group separately
   (testA = acted corpora, testB = MELD).
 * `loco`: for each held-out corpus C, train on every other corpus's train rows, select on
-  their val rows only, and report on all rows of C from every group.
+  their val rows only, and report on all rows of C from every group. A fold whose training
+  corpora have no val rows (e.g. only a train-only single-speaker corpus) is skipped with its
+  reason, and the sweep goes on with the other folds.
+* `pairwise` (EmoBox's train-on-A / test-on-B view): for each corpus A, train on A's train rows,
+  select on A's val rows, and report A's test rows and every row of each other corpus.
 * `iemocap_loso`: five folds by IEMOCAP session over its rows from every group. The test
   session is held out; validation is carved from the next session in the cycle (Ses05 ->
   Ses01): by default one of its speakers (speaker-disjoint from training), with
@@ -121,6 +125,22 @@ def loco_folds(rows: Rows, holdout: str | None = None) -> list[Fold]:
     return folds
 
 
+def pairwise_folds(rows: Rows) -> list[Fold]:
+    """Train on one corpus A (select on A's val rows); report A's test rows and every row of each other corpus."""
+    corpora = sorted(set(rows.dataset.tolist()))
+    if len(corpora) < 2:
+        raise ProtocolError(f"pairwise needs at least two corpora, found {corpora}")
+    folds = []
+    for corpus in corpora:
+        own = rows.dataset == corpus
+        report = {corpus: _where(own & np.isin(rows.group, ("testA", "testB")))}
+        report.update({other: _where(rows.dataset == other) for other in corpora if other != corpus})
+        folds.append(
+            Fold(f"train_{corpus}", _where(own & (rows.group == "train")), _where(own & (rows.group == "val")), report)
+        )
+    return folds
+
+
 def loso_folds(rows: Rows, val_mode: str = "speaker") -> list[Fold]:
     iemocap = rows.dataset == IEMOCAP
     sessions = sorted(set(rows.session[iemocap].tolist()))
@@ -168,6 +188,20 @@ def _speakers(rows: Rows, index: np.ndarray) -> set[tuple[str, str]]:
     return set(zip(rows.session[index].tolist(), rows.speaker[index].tolist(), strict=True))
 
 
+def _unusable_fold(fold: Fold, rows: Rows) -> str | None:
+    """Why a LOCO or pairwise fold cannot select a model (no train or val rows in its training corpora), or None."""
+    if len(fold.train) and len(fold.val):
+        return None
+    others = sorted(set(rows.dataset[np.concatenate([fold.train, fold.val])].tolist())) or sorted(
+        set(rows.dataset.tolist()) - set(fold.report)
+    )
+    missing = "training" if not len(fold.train) else "validation"
+    return (
+        f"{fold.name} skipped: its training corpora ({', '.join(others)}) have no {missing} rows (a corpus built "
+        "train-only, e.g. one with a single speaker, has none); rebuild one of them with val rows to run this fold"
+    )
+
+
 # name -> fold maker taking (rows, holdout, report_groups, loso_val): the `data` keys a protocol may read.
 PROTOCOLS: Registry[Callable[[Rows, str | None, Sequence[str], str], list[Fold]]] = Registry("protocol")
 
@@ -187,18 +221,36 @@ def _loso(rows: Rows, holdout: str | None, report_groups: Sequence[str], loso_va
     return loso_folds(rows, loso_val)
 
 
+@PROTOCOLS.register("pairwise", "train on one corpus, select on its val, report its test and every other corpus")
+def _pairwise(rows: Rows, holdout: str | None, report_groups: Sequence[str], loso_val: str) -> list[Fold]:
+    return pairwise_folds(rows)
+
+
 def make_folds(
     protocol: str,
     rows: Rows,
     holdout: str | None = None,
     report_groups: Sequence[str] = ("testA", "testB"),
     loso_val: str = "speaker",
+    skipped: list[str] | None = None,
 ) -> list[Fold]:
+    """The protocol's folds, each checked for leakage. A LOCO or pairwise fold that cannot select a model is left
+    out with its reason appended to `skipped` (the sweep goes on with the others); if none is left, that is an error."""
     folds = PROTOCOLS[protocol](rows, holdout, report_groups, loso_val)
+    kept, reasons = [], []
     for fold in folds:
         fold.report = {name: index for name, index in fold.report.items() if len(index)}
+        reason = _unusable_fold(fold, rows) if protocol in ("loco", "pairwise") else None
+        if reason:
+            reasons.append(reason)
+            continue
         check_fold(fold, rows, protocol)
-    return folds
+        kept.append(fold)
+    if not kept:
+        raise ProtocolError("; ".join(reasons) or "no folds")
+    if skipped is not None:
+        skipped.extend(reasons)
+    return kept
 
 
 @dataclass

@@ -11,7 +11,7 @@ usage: scripts/run_baseline_at.sh (--demo | --raw_dir DIR | --features_dir DIR) 
 
   --demo               build the synthetic demo corpus (all seven corpora, no download) and run on it
   --raw_dir DIR        corpora in their native layouts (python -m mer_builder all --raw_dir DIR)
-  --datasets "A B"     corpora to build (builder names: mead meld ravdess cremad esd emovdb iemocap)
+  --datasets "A B"     corpora to build (builder names, e.g. ravdess meld esd emodb; default: all found)
   --features_dir DIR   skip building and extraction: train on this feature root (train/ val/ testA/ testB/)
   --out_dir DIR        everything goes here (default outputs/baseline_at, or outputs/demo with --demo)
   --config FILE        training config (default configs/mer_builder_at_simple.yaml)

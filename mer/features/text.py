@@ -3,7 +3,8 @@
 The context of an utterance is the K previous utterances of the same dialogue, ordered by
 `utterance_index` (never by id: `dia0_utt10` sorts before `dia0_utt2`). It is encoded by the
 same text encoder into its own block, concatenated after the utterance's block; an utterance
-with no previous turns gets a zero block, so every row has the same width.
+with no previous turns gets a zero block, so every row has the same width. An utterance without a
+transcript (text is optional: most speech corpora have none) gets a zero utterance block the same way.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ class TextFeaturizer:
         n = len(texts)
         speakers = speakers if speakers is not None else [None] * n
         include = self.spec.include_speaker
-        current = self.encoder([format_turn(t, s, include) for t, s in zip(texts, speakers, strict=True)])
+        current = np.zeros((n, self.encoder.dim), np.float32)  # no transcript: a zero block, like no context
+        has_text = [i for i, text in enumerate(texts) if text.strip()]
+        if has_text:
+            current[has_text] = self.encoder([format_turn(texts[i], speakers[i], include) for i in has_text])
         if not self.spec.context_window:
             return current
         contexts = contexts if contexts is not None else [()] * n

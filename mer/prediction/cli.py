@@ -134,12 +134,31 @@ def _report(results: list[Prediction], failures: list[Failure], args: argparse.N
         for note in r.notes:
             print(f"note: {display_path(r.path)}: {note}", file=sys.stderr)
     failed = [(f.path, f.reason) for f in failures] + [(r.path, r.error) for r in results if not r.ok]
-    for path, reason in failed:
-        print(f"error: {display_path(path)}: {reason}", file=sys.stderr)
+    for line in _failure_lines(failed):
+        print(line, file=sys.stderr)
     if args.output is not None:
         print(f"wrote {args.output} ({len(ok)} predicted, {len(failed)} failed)")
     elif failed:
         print(f"{len(ok)} predicted, {len(failed)} failed", file=sys.stderr)
+
+
+def _failure_lines(failed: list[tuple[str, str | None]]) -> list[str]:
+    """One line per distinct reason: a reason shared by many files (a missing encoder, videos without an
+    audio track) is said once, with how many files and the first few of them."""
+    by_reason: dict[str, list[tuple[str, str]]] = {}
+    for path, reason in failed:
+        text = reason or "failed"
+        shared = text.replace(f"'{path}'", "the file").replace(str(path), "the file")  # decoders name the file
+        by_reason.setdefault(shared, []).append((display_path(path), text))
+    lines = []
+    for reason, files in by_reason.items():
+        paths = [p for p, _ in files]
+        if len(files) == 1:
+            lines.append(f"error: {paths[0]}: {files[0][1]}")
+        else:
+            more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+            lines.append(f"error: {len(paths)} files ({', '.join(paths[:3])}{more}): {reason}")
+    return lines
 
 
 def predict_main(argv: Sequence[str] | None = None, prog: str = "predict.py") -> int:

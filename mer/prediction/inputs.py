@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mer_builder.audio import MEDIA_SUFFIXES
 from mer_builder.errors import InputError
-from mer_builder.textio import UndecodableLine, csv_rows
+from mer_builder.textio import UnreadableRecord, csv_rows
 
 from ..features.text import Turn, dialogue_contexts
 
@@ -121,8 +121,8 @@ class Transcripts:
             raise TranscriptError(f"{csv_path}: transcripts file not found")
         records = csv_rows(csv_path)  # a spreadsheet's byte-order mark is dropped; bad bytes are named where they are
         first = next(records, None)
-        if isinstance(first, UndecodableLine):
-            raise TranscriptError(f"{csv_path}:{first.line}: {first.reason}; save the CSV as UTF-8")
+        if isinstance(first, UnreadableRecord):
+            raise TranscriptError(f"{csv_path}:{first.line}: {first.describe('save the CSV as UTF-8')}")
         header = [name.strip() for name in first.cells] if first else []
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         unknown = [c for c in header if c not in TRANSCRIPT_COLUMNS]
@@ -135,8 +135,8 @@ class Transcripts:
         rows: dict[Path, Transcript] = {}
         files: list[Path] = []
         for record in records:
-            if isinstance(record, UndecodableLine):
-                raise TranscriptError(f"{csv_path}:{record.line}: {record.reason}; save the CSV as UTF-8")
+            if isinstance(record, UnreadableRecord):
+                raise TranscriptError(f"{csv_path}:{record.line}: {record.describe('save the CSV as UTF-8')}")
             line = record.line
             if len(record.cells) > len(header):
                 raise TranscriptError(f"{csv_path}:{line}: more fields than the header has columns")

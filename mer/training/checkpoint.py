@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import pickle
 import platform
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -124,15 +125,21 @@ def load_checkpoint(path: Path | str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    not_one = f"{path}: not a torch checkpoint; pass the best.pt or last.pt that train.py wrote"
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files that are no checkpoint
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line), str(exc))
+        # Keep torch's one informative line, not its advice to load with weights_only=False.
+        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported" in line), "")
+        if "Unsupported global" not in detail:
+            raise CheckpointError(f"{not_one} ({detail or 'unreadable pickle data'})") from None
         raise CheckpointError(
             f"{path}: refused to load: it holds objects other than tensors and plain values ({detail})"
         ) from None
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{not_one} ({type(exc).__name__}: {exc})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a mer checkpoint (no format={FORMAT!r} entry)")
     if checkpoint.get("format_version", 0) > FORMAT_VERSION:

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from mer_builder.cli import main
-from mer_builder.manifest import MANIFEST_NAME, read_manifest
+from mer_builder.manifest import CORPORA, MANIFEST_NAME, read_manifest
 
 COMMANDS = ("download", "prepare", "validate", "integrity", "all", "demo")
 
@@ -32,7 +32,7 @@ def test_prepare_help_lists_exactly_the_build_flags(capsys):
     assert flags == {
         "--help", "--datasets", "--raw_dir", "--out_dir", "--mead_contempt", "--emovdb_sleepy", "--ravdess_calm",
         "--iemocap_frustrated", "--audio_failure", "--num_workers", "--backend", "--scheduler", "--seed", "--force",
-        "--continue_on_error", "--quiet", "--verbose", "--debug",
+        "--continue_on_error", "--quiet", "--verbose", "--debug", "--split_ratios", "--split_spec", "--emodb_boredom",
     }  # fmt: skip
     for choice in ("map_to_disgust", "map_to_neutral", "map_to_anger", "replace_with_silence"):
         assert choice in out
@@ -74,7 +74,7 @@ def test_validate_exits_2_with_the_table_and_the_reason(capsys, toy_raw, tmp_pat
     (out / MANIFEST_NAME).write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n", encoding="utf-8")
     code, stdout, _ = _run(capsys, "validate", "--out_dir", out)
     assert code == 2
-    assert f"[RAVDESS] {row['id']}: emotion 'contempt' is outside the label space" in stdout
+    assert f"[RAVDESS] {row['id']}: line 1: emotion 'contempt' is outside the label space" in stdout
     assert stdout.splitlines()[-1] == "validate: FAILED (1 issue)"
     (out / "audio" / "RAVDESS" / "M01_ang_1.wav").write_bytes(b"RIFF")
     code, stdout, _ = _run(capsys, "integrity", "--out_dir", out, "--quiet")
@@ -106,6 +106,24 @@ def test_all_chains_the_stages_and_skips_a_present_corpus(capsys, toy_raw, tmp_p
     assert code == 0, err
     assert f"RAVDESS: present at {toy_raw / 'ToyRAVDESS'}" in err  # progress goes to stderr, results to stdout
     assert stdout.index("RAVDESS: 24 records") < stdout.index("validate: OK") < stdout.index("integrity: OK")
+
+
+def test_without_datasets_every_corpus_present_is_prepared_and_the_absent_are_listed_in_one_line(
+    capsys, toy_raw, tmp_path
+):
+    for command in ("prepare", "all"):
+        code, out, err = _run(capsys, command, "--raw_dir", toy_raw, "--out_dir", tmp_path / command, "--quiet")
+        assert code == 0, err
+        skipped = [line for line in out.splitlines() if line.startswith("not under")]
+        absent = ", ".join(name for key, name in CORPORA.items() if key != "ravdess")
+        assert skipped == [f"not under {toy_raw}, skipped: {absent}"]
+        assert "RAVDESS: 24 records" in out and "cannot be downloaded" not in err
+
+
+def test_without_datasets_and_no_corpus_present_the_error_says_what_was_expected(capsys, tmp_path):
+    code, _, err = _run(capsys, "prepare", "--raw_dir", tmp_path / "empty", "--out_dir", tmp_path / "o", "--quiet")
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'empty'}: no corpus found; expected corpus folders")
+    assert "MEAD, MELD, RAVDESS" in err and len(err.splitlines()) == 1
 
 
 def test_all_names_an_absent_gated_corpus_and_prints_where_to_put_it(capsys, toy_raw, tmp_path, toy_recipes):

@@ -75,7 +75,7 @@ def test_video_only_file_has_no_audio_and_needs_a_duration(tmp_path):
 def test_writes_are_atomic_and_reject_unknown_containers(tmp_path, speech):
     write_m4a(tmp_path / "a.m4a", speech, SR)
     with pytest.raises(ValueError, match="unsupported container"):
-        write_mp4(tmp_path / "b.avi", speech, SR)
+        write_mp4(tmp_path / "b.wmv", speech, SR)
     with pytest.raises(ValueError, match="even"):
         write_mp4(tmp_path / "c.mp4", speech, SR, size=(63, 48))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.m4a"]

@@ -70,3 +70,23 @@ def test_list_files_leaves_out_macos_junk(tmp_path):
         (tmp_path / name).write_bytes(b"")
     assert list_files(tmp_path / "a", "*.wav") == [tmp_path / "a" / "x.wav"]
     assert list_files(tmp_path, "*.wav", recursive=True) == [tmp_path / "a" / "x.wav", tmp_path / "z.wav"]
+
+
+def test_the_folder_an_archive_unpacks_to_is_used_where_it_lands(tmp_path):
+    def locate(raw_dir):
+        return find_corpus_dir(raw_dir, "IEMOCAP", "IEMOCAP", _is_root, "Session1..Session5", ("IEMOCAP_full_release",))
+
+    with pytest.raises(CorpusLayoutError) as info:
+        locate(tmp_path)
+    assert info.value.absent  # nothing of the corpus anywhere: `prepare` without --datasets passes over it
+    (tmp_path / "IEMOCAP_full_release" / "Session1").mkdir(parents=True)
+    assert locate(tmp_path) == tmp_path / "IEMOCAP_full_release"
+    (tmp_path / "IEMOCAP" / "IEMOCAP_full_release" / "Session1").mkdir(parents=True)
+    assert locate(tmp_path) == tmp_path / "IEMOCAP" / "IEMOCAP_full_release"
+
+
+def test_a_corpus_folder_in_the_wrong_shape_is_not_absent(tmp_path):
+    (tmp_path / "IEMOCAP" / "notes").mkdir(parents=True)
+    with pytest.raises(CorpusLayoutError) as info:
+        _locate(tmp_path)
+    assert not info.value.absent

@@ -195,7 +195,7 @@ def test_duplicate_ids_are_an_error_naming_both_files(toy_raw, tmp_path, toy_rec
     [
         ({"emotion": "contempt"}, "emotion 'contempt' .* outside the label space"),
         ({"native_id": "../escape"}, "native id '../escape' is not a relative file name"),
-        ({"text": "", "notes": []}, "empty transcript and no note"),
+        ({"speaker_id": ""}, "no speaker id"),
         ({"split": "dev"}, "preset split 'dev' is not one of"),
         ({"dataset": "MELD"}, "recipe yielded dataset 'MELD' inside corpus 'RAVDESS'"),
     ],

@@ -21,7 +21,7 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    """The demo of all seven corpora, written once by the `demo` command."""
+    """The demo of every built-in corpus, written once by the `demo` command."""
     root = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--out_dir", str(root)]) == 0
     return root
@@ -61,15 +61,18 @@ def test_demo_walkthrough_runs_end_to_end_and_rebuilds_byte_identically(capsys, 
 
 def test_label_policy_flags_reach_every_recipe(capsys, demo_dir, tmp_path):
     raw = demo_dir / "raw"
-    datasets = ("--datasets", "mead", "ravdess", "emovdb", "iemocap")
+    datasets = ("--datasets", "mead", "ravdess", "emovdb", "iemocap", "emodb")
     assert _run(capsys, "prepare", *datasets, "--raw_dir", raw, "--out_dir", tmp_path / "drop", "--quiet")[0] == 0
     mapped = ("--mead_contempt", "map_to_disgust", "--ravdess_calm", "map_to_neutral", "--emovdb_sleepy",
-              "map_to_neutral", "--iemocap_frustrated", "map_to_anger")  # fmt: skip
+              "map_to_neutral", "--iemocap_frustrated", "map_to_anger",
+              "--emodb_boredom", "map_to_neutral")  # fmt: skip
     code, _, _ = _run(capsys, "prepare", *datasets, *mapped, "--raw_dir", raw, "--out_dir", tmp_path / "map", "--quiet")
     assert code == 0
     by_default = {(r.dataset, r.raw_label) for r in read_manifest(tmp_path / "drop" / MANIFEST_NAME)}
     mapped_to = {(r.dataset, r.raw_label): r.emotion for r in read_manifest(tmp_path / "map" / MANIFEST_NAME)}
-    for dataset, emotion in (("MEAD", "disgust"), ("RAVDESS", "neutral"), ("EmoV-DB", "neutral"), ("IEMOCAP", "anger")):
+    governed_by = (("MEAD", "disgust"), ("RAVDESS", "neutral"), ("EmoV-DB", "neutral"), ("IEMOCAP", "anger"),
+                   ("EmoDB", "neutral"))  # fmt: skip
+    for dataset, emotion in governed_by:
         [governed] = [raw for (d, raw) in mapped_to if d == dataset and (d, raw) not in by_default]
         assert mapped_to[dataset, governed] == emotion
 

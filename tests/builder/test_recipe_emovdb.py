@@ -157,9 +157,9 @@ def test_locate_explains_a_misplaced_corpus(raw_copy, tmp_path):
     shutil.move(raw_copy / "EmoV-DB", tmp_path / "EmoV-DB_sorted")
     (raw_copy / "EmoV-DB").mkdir()
     shutil.move(tmp_path / "EmoV-DB_sorted", raw_copy / "EmoV-DB" / "EmoV-DB_sorted")
-    with pytest.raises(
-        CorpusLayoutError, match=r"does not hold OpenSLR archives .*one folder deeper, at .*EmoV-DB_sorted"
-    ):
+    assert emovdb.locate(raw_copy) == raw_copy / "EmoV-DB" / "EmoV-DB_sorted"  # the sorted release's own folder
+    (raw_copy / "EmoV-DB" / "EmoV-DB_sorted").rename(raw_copy / "EmoV-DB" / "sorted")
+    with pytest.raises(CorpusLayoutError, match=r"does not hold OpenSLR archives .*one folder deeper, at .*sorted"):
         emovdb.locate(raw_copy)
 
 

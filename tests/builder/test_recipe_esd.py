@@ -176,7 +176,9 @@ def test_locate_and_download_explain_what_is_missing(raw_copy, tmp_path):
     with pytest.raises(ManualDownloadRequired, match=r"Google Drive .*Emotion Speech Dataset/0001/0001\.txt"):
         esd.download(tmp_path)
     shutil.move(raw_copy / "ESD", raw_copy / "Emotional Speech Dataset (ESD)")
-    with pytest.raises(CorpusLayoutError, match=r"found it at .*Emotional Speech Dataset \(ESD\): move or rename"):
+    assert esd.locate(raw_copy) == raw_copy / "Emotional Speech Dataset (ESD)"  # the zip's own name, as it lands
+    shutil.move(raw_copy / "Emotional Speech Dataset (ESD)", raw_copy / "esd-copy")
+    with pytest.raises(CorpusLayoutError, match=r"found it at .*esd-copy: move or rename"):
         esd.locate(raw_copy)
 
 

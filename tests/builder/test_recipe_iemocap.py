@@ -174,9 +174,9 @@ def test_locate_and_download_explain_the_layout(demo_raw, tmp_path):
         iemocap.download(tmp_path)
     assert "<raw_dir>/IEMOCAP/" in str(excinfo.value)
     shutil.copytree(demo_raw / "IEMOCAP" / "Session1", tmp_path / "IEMOCAP" / "IEMOCAP_full_release" / "Session1")
-    with pytest.raises(
-        CorpusLayoutError, match=r"it is one folder deeper, at .*IEMOCAP_full_release: move the contents of that folder"
-    ):
+    assert iemocap.locate(tmp_path) == tmp_path / "IEMOCAP" / "IEMOCAP_full_release"  # the release's own folder
+    (tmp_path / "IEMOCAP" / "IEMOCAP_full_release").rename(tmp_path / "IEMOCAP" / "release")
+    with pytest.raises(CorpusLayoutError, match=r"it is one folder deeper, at .*release: move the contents of that"):
         iemocap.locate(tmp_path)
     assert iemocap.download(demo_raw) == demo_raw / "IEMOCAP"
 

@@ -185,13 +185,15 @@ def test_locate_explains_what_is_wrong(demo_raw, tmp_path):
     missing = r"MELD: corpus folder is missing; expected it to hold train_sent_emo\.csv"
     with pytest.raises(CorpusLayoutError, match=missing):
         meld.locate(tmp_path)
-    nested = tmp_path / "MELD" / "MELD.Raw"
+    nested = tmp_path / "MELD" / "download"
     nested.mkdir(parents=True)
     for split in meld.SPLITS:
         shutil.copy(demo_raw / "MELD" / split.csv, nested / split.csv)
-    nested_hint = r"it is one folder deeper, at .*MELD\.Raw: move the contents of that folder up"
+    nested_hint = r"it is one folder deeper, at .*download: move the contents of that folder up"
     with pytest.raises(CorpusLayoutError, match=nested_hint):
         meld.locate(tmp_path)
+    nested.rename(tmp_path / "MELD" / "MELD.Raw")  # the folder the official tarball unpacks to is used as it is
+    assert meld.locate(tmp_path) == tmp_path / "MELD" / "MELD.Raw"
     with pytest.raises(CorpusLayoutError, match="is the corpus folder itself: pass its parent as --raw_dir"):
         meld.locate(demo_raw / "MELD")
     assert meld.locate(demo_raw) == demo_raw / "MELD"
@@ -261,6 +263,21 @@ def test_download_unpacks_the_official_archive_and_its_inner_archives(demo_raw, 
     demo, _ = parse(demo_raw / "MELD")
     relative = {u.native_id: (u.source.relative_to(target), u.source.exists()) for u in fetched}
     assert relative == {u.native_id: (u.source.relative_to(demo_raw), u.source.exists()) for u in demo}
+
+
+def test_the_official_tarball_unpacked_as_it_comes_is_used_and_its_inner_archives_unpacked(demo_raw, tmp_path, parse):
+    raw = tmp_path / "raw"
+    with tarfile.open(_official_archive(demo_raw, tmp_path)) as outer:
+        outer.extractall(raw, filter="data")  # MELD.Raw/ with the CSVs beside train.tar.gz, dev.tar.gz, test.tar.gz
+    corpus = meld.locate(raw)
+    assert corpus == raw / "MELD.Raw" and not (corpus / "train_splits").exists()
+    fetched, ctx = parse(corpus)
+    demo, _ = parse(demo_raw / "MELD")
+    assert not ctx.problems and (corpus / "train_splits").is_dir()
+    relative = {u.native_id: (u.source.relative_to(corpus), u.source.exists()) for u in fetched}
+    assert relative == {u.native_id: (u.source.relative_to(demo_raw / "MELD"), u.source.exists()) for u in demo}
+    again, _ = parse(corpus)  # unpacked once: the second parse reads the placed clips
+    assert [u.native_id for u in again] == [u.native_id for u in fetched]
 
 
 @pytest.mark.real_data

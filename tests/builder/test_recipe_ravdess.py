@@ -166,8 +166,8 @@ def test_locate_explains_a_misplaced_corpus(raw_copy, tmp_path):
     with pytest.raises(CorpusLayoutError, match="is the corpus folder itself"):
         ravdess.locate(raw_copy / "RAVDESS")
     nested = tmp_path / "nested"
-    shutil.copytree(raw_copy / "RAVDESS", nested / "RAVDESS" / "Audio_Speech_Actors_01-24")
-    with pytest.raises(CorpusLayoutError, match=r"one folder deeper, at .*Audio_Speech_Actors_01-24"):
+    shutil.copytree(raw_copy / "RAVDESS", nested / "RAVDESS" / "speech")
+    with pytest.raises(CorpusLayoutError, match=r"one folder deeper, at .*speech: move the contents"):
         ravdess.locate(nested)
     renamed = tmp_path / "renamed"
     shutil.copytree(raw_copy / "RAVDESS", renamed / "ravdess-speech")
@@ -175,6 +175,18 @@ def test_locate_explains_a_misplaced_corpus(raw_copy, tmp_path):
         ravdess.locate(renamed)
     with pytest.raises(CorpusLayoutError, match=r"RAVDESS: corpus folder is missing; expected .*Actor_XX"):
         ravdess.locate(tmp_path / "empty")
+
+
+def test_the_folder_the_zip_is_unpacked_into_is_used_with_a_note(raw_copy, tmp_path):
+    from mer_builder.pipeline import found_elsewhere_note
+
+    for raw in (tmp_path / "flat", tmp_path / "inside"):
+        target = (raw if raw.name == "flat" else raw / "RAVDESS") / "Audio_Speech_Actors_01-24"
+        shutil.copytree(raw_copy / "RAVDESS", target)
+        assert ravdess.locate(raw) == target
+        note = found_elsewhere_note(ravdess, target, raw)
+        assert note == f"found in {target}, the folder its archive unpacks to (not {raw / 'RAVDESS'}); used as it is"
+    assert found_elsewhere_note(ravdess, raw_copy / "RAVDESS", raw_copy) is None
 
 
 def test_download_fetches_and_unpacks_the_zenodo_zip(demo_raw, tmp_path, monkeypatch, parse):

@@ -1,6 +1,6 @@
 """Line-at-a-time decoding: a bad byte costs its own line (or CSV record) and is named with its true offset."""
 
-from mer_builder.textio import CsvRow, UndecodableLine, csv_rows, readable_lines, text_lines
+from mer_builder.textio import CsvRow, MalformedRecord, UndecodableLine, csv_rows, readable_lines, text_lines
 
 
 def test_each_line_decodes_on_its_own_and_a_bad_one_names_its_file_offset(tmp_path):
@@ -31,3 +31,12 @@ def test_a_bad_byte_before_a_closing_quote_does_not_swallow_the_records_after_it
     rows = list(csv_rows(path))
     assert [r.line for r in rows] == [1, 2, 3] and isinstance(rows[1], UndecodableLine)
     assert rows[2] == CsvRow(3, ["y", "2"])
+
+
+def test_a_record_the_csv_module_refuses_is_one_problem_and_reading_goes_on(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1," + "x" * 200_000 + "\n2,ok\n", encoding="utf-8")
+    rows = list(csv_rows(path))
+    assert isinstance(rows[1], MalformedRecord) and rows[1].line == 2
+    assert rows[1].describe("save it as UTF-8") == "not a CSV record (field larger than field limit (131072))"
+    assert rows[2] == CsvRow(3, ["2", "ok"])

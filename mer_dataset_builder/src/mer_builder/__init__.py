@@ -1,4 +1,4 @@
-"""mer_builder: seven emotion corpora, each in its native layout, into one validated manifest."""
+"""mer_builder: emotion corpora in their native layouts (or described by a card) into one validated manifest."""
 
 from .labels import EMOTIONS, NUM_CLASSES, LabelPolicy, label_index
 from .manifest import MANIFEST_NAME, ManifestRecord, iter_manifest, read_manifest

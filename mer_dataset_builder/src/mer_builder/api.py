@@ -4,6 +4,9 @@
     result = build("/data/emotion", "/data/processed", ["ravdess", "meld"])
     result.exit_code, result.manifest, result.outcomes, result.checks
 
+`datasets` may mix builder names with your own corpora (`load_card("mine.yaml", "mine")`); without
+it, prepare (and `all`) take every corpus found under `raw_dir` (the others are in `result.absent`).
+
 Every `mer-builder` command is a call of `build` with its stages (`all` runs the four); the
 command line only prints the result. Progress goes to the `mer_builder` logger.
 """
@@ -14,6 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import recipes
 from .download import DownloadError, quiet_downloads
@@ -21,13 +25,40 @@ from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, InputError
 from .labels import LabelPolicy
 from .manifest import CORPORA, MANIFEST_NAME
 from .parallel import default_num_workers
-from .pipeline import BuildOptions, CorpusOutcome, prepare
+from .pipeline import BuildOptions, CorpusOutcome, Recipe, prepare
 from .recipes import canonical_name
 from .recipes.common import CorpusError, CorpusLayoutError, ManualDownloadRequired
+from .split_spec import SplitSpec
 from .validate import CheckResult, integrity, validate
 
 STAGES = ("download", "prepare", "validate", "integrity")
 logger = logging.getLogger(__name__)
+Corpus = str | Recipe  # a builder name, or a recipe object (a corpus card)
+
+
+def recipe_of(name: Corpus) -> Recipe:
+    """The recipe module of a builder name, or the recipe object itself (a corpus card)."""
+    return recipes.get_recipe(name) if isinstance(name, str) else name
+
+
+def present_corpora(raw_dir: Path) -> tuple[list[str], list[str]]:
+    """(builder names found under raw_dir, display names of the corpora not there at all).
+
+    A corpus found in a shape its recipe does not accept counts as present, so `prepare` explains it.
+    """
+    present, absent = [], []
+    for name in CORPORA:
+        try:
+            recipes.get_recipe(name).locate(raw_dir)
+        except CorpusLayoutError as exc:
+            if exc.absent:
+                absent.append(CORPORA[name])
+                continue
+        present.append(name)
+    if not present:
+        folders = ", ".join(recipes.get_recipe(n).FOLDER for n in CORPORA)
+        raise InputError(f"{raw_dir}: no corpus found; expected corpus folders such as {folders} (or name --datasets)")
+    return present, absent
 
 
 @dataclass
@@ -35,8 +66,10 @@ class BuildResult:
     """What `build` did: corpora found or fetched, per-corpus prepare outcomes, and the checks run."""
 
     out_dir: Path | None
-    available: list[str] = field(default_factory=list)  # builder names found or downloaded under raw_dir
+    raw_dir: Path | None = None
+    available: list[Corpus] = field(default_factory=list)  # corpora found or downloaded under raw_dir
     unavailable: list[CorpusError] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # corpora not under raw_dir, passed over (no datasets named)
     outcomes: list[CorpusOutcome] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     stopped: bool = False  # the chain stopped after the download stage
@@ -60,13 +93,13 @@ class BuildResult:
 
 
 def download_corpora(
-    names: Sequence[str], raw_dir: Path, force: bool = False, quiet: bool = False
-) -> tuple[list[str], list[CorpusError]]:
+    names: Sequence[Corpus], raw_dir: Path, force: bool = False, quiet: bool = False
+) -> tuple[list[Corpus], list[CorpusError]]:
     """(corpora available under raw_dir, failures); every corpus is tried so all instructions show at once."""
-    available: list[str] = []
+    available: list[Corpus] = []
     failures: list[CorpusError] = []
     for name in names:
-        recipe = recipes.get_recipe(name)
+        recipe: Any = recipe_of(name)
         if not force:
             try:
                 logger.info("%s: present at %s", recipe.CORPUS, recipe.locate(raw_dir))
@@ -95,7 +128,7 @@ def download_corpora(
 def build(
     raw_dir: Path | str | None,
     out_dir: Path | str | None,
-    datasets: Sequence[str] | None = None,
+    datasets: Sequence[Corpus] | None = None,
     *,
     stages: Sequence[str] = STAGES,
     policy: LabelPolicy | None = None,
@@ -107,32 +140,41 @@ def build(
     force: bool = False,
     continue_on_error: bool = False,
     quiet: bool = False,
+    split_spec: SplitSpec | None = None,
 ) -> BuildResult:
     """Run `stages` (any of download, prepare, validate, integrity, in that order) for `datasets`.
 
     raw_dir holds the corpora in their native layouts; out_dir gets the manifest, audio, stats and
-    build report. `datasets` are builder names (`ravdess`, `cremad`, ...; default all seven; for the
-    checks alone, None means every corpus in the manifest). `force` downloads again in the download
-    stage alone, and otherwise normalises every audio file again. In a chain, a corpus that is not
-    available stops it unless `continue_on_error`; the checks run on the corpora that were prepared.
-    `backend` runs prepare's audio tasks on `local` processes, a Dask cluster (`scheduler`, else
-    DASK_SCHEDULER_ADDRESS, else a LocalCluster of `num_workers`) or Ray (RAY_ADDRESS, else a local
-    instance): see mer_builder.parallel.
-    Expected problems are in the result (`exit_code`, `unavailable`, `troubled`, `checks`).
+    build report. `datasets` are builder names (`ravdess`, `cremad`, ...) or recipe objects (corpus
+    cards); None means every corpus to download, every corpus found under raw_dir to prepare, and
+    every corpus in the manifest to check. `split_spec` sets ratios, speaker lists or folds per corpus.
+    `force` downloads again in the download stage alone, and otherwise normalises every audio file
+    again. In a chain, a corpus that is not available stops it unless `continue_on_error`; the checks
+    run on the corpora that were prepared. `backend` runs prepare's audio tasks on `local` processes, a
+    Dask cluster (`scheduler`, else DASK_SCHEDULER_ADDRESS, else a LocalCluster of `num_workers`) or Ray
+    (RAY_ADDRESS, else a local instance): see mer_builder.parallel. Expected problems are in the result
+    (`exit_code`, `unavailable`, `troubled`, `checks`).
     """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise InputError(f"unknown build stage(s) {unknown}; expected any of {list(STAGES)}")
     raw = None if raw_dir is None else Path(raw_dir)
     out = None if out_dir is None else Path(out_dir)
-    if raw is None and {"download", "prepare"} & set(stages):
-        raise InputError("raw_dir is needed to download or prepare corpora")
+    names = _unique_corpora(datasets) if datasets else list[Corpus](CORPORA)
+    builtin = [n for n in names if isinstance(n, str)]
+    if raw is None and builtin and {"download", "prepare"} & set(stages):
+        raise InputError(
+            f"raw_dir (--raw_dir) is needed to download or prepare the built-in corpora "
+            f"({', '.join(CORPORA[n] for n in builtin)})"
+        )
     if out is None and {"prepare", "validate", "integrity"} & set(stages):
         raise InputError("out_dir is needed to prepare or check corpora")
-    names = list(dict.fromkeys(canonical_name(n) for n in datasets)) if datasets else list(CORPORA)
     workers = default_num_workers() if num_workers is None else num_workers
-    result = BuildResult(out)
-    checked: list[str] | None = None if datasets is None else [CORPORA[n] for n in names]
+    result = BuildResult(out, raw)
+    checked: list[str] | None = None if datasets is None else [recipe_of(n).CORPUS for n in names]
+    if datasets is None and "prepare" in stages:
+        present, result.absent = present_corpora(raw)  # type: ignore[arg-type]
+        names = list[Corpus](present)
 
     if "download" in stages:
         only_download = tuple(stages) == ("download",)
@@ -145,7 +187,7 @@ def build(
         options = BuildOptions(
             raw_dir=raw, out_dir=out, policy=policy or LabelPolicy(), audio_failure=audio_failure,  # type: ignore[arg-type]
             num_workers=workers, backend=backend, scheduler=scheduler, seed=seed, force=force,
-            continue_on_error=continue_on_error, quiet=quiet,
+            continue_on_error=continue_on_error, quiet=quiet, split_spec=split_spec or SplitSpec(),
         )  # fmt: skip
         result.outcomes = prepare(names, options)
         checked = [o.corpus for o in result.outcomes if not o.failed]
@@ -156,3 +198,12 @@ def build(
     if "integrity" in stages:
         result.checks.append(integrity(out, checked, workers, quiet))  # type: ignore[arg-type]
     return result
+
+
+def _unique_corpora(datasets: Sequence[Corpus]) -> list[Corpus]:
+    """Builder names made canonical (aliases, any case) and each corpus kept once, in the order given."""
+    unique: dict[str, Corpus] = {}
+    for name in datasets:
+        corpus = canonical_name(name) if isinstance(name, str) else name
+        unique.setdefault(corpus if isinstance(corpus, str) else corpus.CORPUS, corpus)
+    return list(unique.values())

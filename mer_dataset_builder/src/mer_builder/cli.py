@@ -1,4 +1,4 @@
-"""`python -m mer_builder`: fetch, prepare and check the seven corpora, or write the synthetic demo.
+"""`python -m mer_builder`: fetch, prepare and check the corpora (built-in or from a card), or write the synthetic demo.
 
 Exit codes (the convention of every mer tool, `mer_builder.cli_common`): 0 success; 2 invalid input
 or usage (the manifest failed `validate` or `integrity`, a corpus folder not in its native layout, a
@@ -17,14 +17,16 @@ from pathlib import Path
 from . import recipes
 from .api import STAGES, BuildResult, build
 from .cli_common import CliParser, add_logging_flags, add_num_workers, run_command
-from .errors import EXIT_OK
+from .errors import EXIT_OK, InputError
 from .labels import POLICY_CHOICES, LabelPolicy
 from .manifest import CORPORA, CORPUS_ALIASES, MANIFEST_NAME
 from .normalise import AUDIO_FAILURE_POLICIES
 from .parallel import BACKENDS
 from .pipeline import REPORT_NAME, STATS_NAME, CorpusOutcome, OutputDirError
 from .recipes import canonical_name
+from .recipes.card import CorpusCard, load_card
 from .recipes.common import CorpusError
+from .split_spec import load_split_spec
 
 RUNTIME_ERRORS = (OSError, ValueError)  # beyond the InputError/RunFailure kinds: a disk or decoder problem
 MAX_LISTED_WARNINGS = 10
@@ -34,17 +36,23 @@ AUDIO_COUNT_NAMES = {"normalised": "normalised", "reused": "reused (unchanged si
                      "clipped": "clipped (samples above full scale; noted on the record)"}  # fmt: skip
 
 
-def _dataset_names(value: str) -> list[str]:
+def _dataset_names(value: str) -> list[str | CorpusCard]:
+    """Corpus names (aliases allowed), or `key=path/to/card.yaml` for a corpus described by a card."""
     try:
-        return [canonical_name(name) for name in value.split(",") if name]
+        return [
+            load_card(name.split("=", 1)[1], name.split("=", 1)[0]) if "=" in name else canonical_name(name)
+            for name in value.split(",")
+            if name
+        ]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(" ".join(str(exc).split())) from None
 
 
 def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser:
     parser = CliParser(
         prog=prog,
-        description="Fetch, prepare and check seven emotion corpora as one manifest, or write the synthetic demo.",
+        description="Fetch, prepare and check emotion corpora (built-in or from a corpus card) as one manifest, "
+        "or write the synthetic demo.",
         epilog="Exit codes: 0 success, 2 invalid input or usage (validate/integrity failed), 1 failed at run time. "
         f"`{prog} COMMAND --help` describes each command.",
     )
@@ -55,11 +63,15 @@ def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser
     datasets = CliParser(add_help=False)
     datasets.add_argument(
         "--datasets", nargs="+", type=_dataset_names, metavar="NAME",
-        help=f"corpora to process, any of {' '.join(CORPORA)} (alias: {', '.join(CORPUS_ALIASES)}); "
-        "space- or comma-separated; default: all seven (validate/integrity: all in the manifest)",
+        help=f"corpora to process, any of {' '.join(CORPORA)} (alias: {', '.join(CORPUS_ALIASES)}), or your own "
+        "as KEY=path/to/card.yaml (a corpus card, see docs/corpus_cards.md); "
+        "space- or comma-separated; default: prepare/all every corpus found under --raw_dir, "
+        "download all, validate/integrity all in the manifest",
     )  # fmt: skip
     raw = CliParser(add_help=False)
-    raw.add_argument("--raw_dir", type=Path, required=True, help="folder holding each corpus in its native layout")
+    raw.add_argument(
+        "--raw_dir", type=Path, help="folder holding each corpus in its native layout (not needed for cards alone)"
+    )
     out = CliParser(add_help=False)
     out.add_argument("--out_dir", type=Path, required=True,
                      help="output folder, used exactly as given: new, empty, or an earlier build's")  # fmt: skip
@@ -95,6 +107,11 @@ def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser
         "record (replace_with_silence); default: %(default)s",
     )  # fmt: skip
     build.add_argument("--seed", type=int, default=0, help="seed of the speaker split hash (default: %(default)s)")
+    build.add_argument("--split_ratios", metavar="TRAIN,VAL,TEST",
+                       help="speaker shares of the splits for every corpus (default: 0.8,0.1,0.1)")  # fmt: skip
+    build.add_argument("--split_spec", type=Path, metavar="SPEC.yaml",
+                       help="per corpus: ratios, test/val speaker lists or folds, and the single-speaker policy "
+                       "(docs/splits.md); kept in the manifest (split_by, fold) and the build report")  # fmt: skip
     build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done, "
                        "and rebuild a corpus built in --out_dir with other label policies or --seed")  # fmt: skip
 
@@ -136,7 +153,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.datasets is not None:
-        args.datasets = list(dict.fromkeys(name for group in args.datasets for name in group))
+        args.datasets = [name for group in args.datasets for name in group]
     return args.run(args)
 
 
@@ -157,12 +174,16 @@ def _build(args: argparse.Namespace, stages: tuple[str, ...]) -> BuildResult:
                                              "continue_on_error") if hasattr(args, k)}  # fmt: skip
     if hasattr(args, "ravdess_calm"):
         options["policy"] = LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES})
+    if hasattr(args, "split_spec"):
+        options["split_spec"] = load_split_spec(args.split_spec, args.split_ratios)
     raw_dir, out_dir = getattr(args, "raw_dir", None), getattr(args, "out_dir", None)
     return build(raw_dir, out_dir, args.datasets, stages=stages, quiet=args.quiet, **options)
 
 
 def _report(result: BuildResult) -> int:
     """Print what `build` did (per-corpus lines, files written, the check tables); returns the exit code."""
+    if result.absent:
+        print(f"not under {result.raw_dir}, skipped: {', '.join(result.absent)}")
     _report_failures(result.unavailable, "unavailable")
     if result.outcomes:
         _report_prepare(result)
@@ -187,6 +208,8 @@ def _describe(outcome: CorpusOutcome) -> str:
     splits = ", ".join(f"{split} {n}" for split, n in report["splits"].items())
     audio = ", ".join(f"{n} {AUDIO_COUNT_NAMES[what]}" for what, n in report["audio"].items() if n)
     line = f"{outcome.corpus}: {report['records']} records ({splits}); audio: {audio or 'none'}"
+    if report.get("note"):
+        line += f"; note: {report['note']}"
     if report["drops"]:
         line += f"; {len(report['drops'])} left out by label policy or layout"
     if report["problems"]:
@@ -237,6 +260,9 @@ def _cmd_all(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import write_demo
 
+    cards = [name.CARD for name in args.datasets or () if isinstance(name, CorpusCard)]
+    if cards:
+        raise InputError(f"the demo writes the built-in corpora only; {cards[0]} is a corpus card")
     names = _names(args)
     raw_dir = args.out_dir / "raw"
     for name in names:

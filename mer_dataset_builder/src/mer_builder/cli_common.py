@@ -21,6 +21,7 @@ expected. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import traceback
@@ -43,6 +44,10 @@ BUILTIN_EXPECTED: tuple[tuple[type[BaseException], int], ...] = (
     (NotADirectoryError, EXIT_INVALID),
     (IsADirectoryError, EXIT_INVALID),
     (PermissionError, EXIT_FAILED),
+)
+# A write refused by the disk under an output (full, over quota, read-only): the run failed, not the code.
+DISK_ERRNOS = frozenset(
+    code for name in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG") if (code := getattr(errno, name, None)) is not None
 )
 
 
@@ -131,8 +136,17 @@ def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
         logger.setLevel(level)
 
 
+def is_disk_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (multi-line messages from libraries are joined)."""
+    if is_disk_error(exc) and isinstance(exc, OSError) and exc.filename:
+        return (
+            f"{exc.filename}: cannot write it ({exc.strerror}); make room there (or choose another --out_dir) "
+            "and run the same command again: what was finished is kept"
+        )
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -140,6 +154,8 @@ def exit_code_of(exc: BaseException, expected: Sequence[type[BaseException]] = (
     """The exit code for an expected exception, None for a bug."""
     if isinstance(exc, MerError):
         return exc.exit_code
+    if is_disk_error(exc):
+        return EXIT_FAILED
     for kind, code in BUILTIN_EXPECTED:
         if isinstance(exc, kind):
             return code

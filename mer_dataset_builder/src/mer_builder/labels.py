@@ -73,6 +73,7 @@ POLICY_CHOICES: dict[str, dict[str, str | None]] = {
     "emovdb_sleepy": {"drop": None, "map_to_neutral": "neutral"},
     "ravdess_calm": {"drop": None, "map_to_neutral": "neutral"},
     "iemocap_frustrated": {"drop": None, "map_to_anger": "anger"},
+    "emodb_boredom": {"drop": None, "map_to_neutral": "neutral"},
 }
 
 
@@ -84,6 +85,7 @@ class LabelPolicy:
     emovdb_sleepy: str = "drop"
     ravdess_calm: str = "drop"
     iemocap_frustrated: str = "drop"
+    emodb_boredom: str = "drop"
 
     def __post_init__(self) -> None:
         for name, choice in asdict(self).items():

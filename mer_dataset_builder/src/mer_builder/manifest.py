@@ -23,6 +23,9 @@ from .textio import UndecodableLine, text_lines
 MANIFEST_NAME = "meta_manifest.jsonl"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 GROUPS: tuple[str, ...] = ("train", "val", "testA", "testB")
+SPLIT_BY: tuple[str, ...] = ("official", "speaker", "spec", "utterance")
+# Splits made this way may share speakers across train/val/test; validate checks the others are speaker-disjoint.
+SPEAKER_SHARING_SPLITS: frozenset[str] = frozenset({"official", "utterance"})
 # Corpus display names (used in ids, `dataset` and audio folders) by CLI name.
 CORPORA: dict[str, str] = {
     "mead": "MEAD",
@@ -32,6 +35,14 @@ CORPORA: dict[str, str] = {
     "esd": "ESD",
     "emovdb": "EmoV-DB",
     "iemocap": "IEMOCAP",
+    "emodb": "EmoDB",
+    "tess": "TESS",
+    "savee": "SAVEE",
+    "cafe": "CaFE",
+    "emovo": "EMOVO",
+    "urdu": "URDU",
+    "enterface": "eNTERFACE05",
+    "mosei": "CMU-MOSEI",
 }
 CORPUS_ALIASES: dict[str, str] = {"cremadh": "cremad"}
 # testB is MELD's official test set (spontaneous TV dialogue); testA is the acted corpora's.
@@ -69,6 +80,13 @@ class ManifestRecord:
     utterance_index: int | None = None
     intensity: str | None = None
     session: str | None = None
+    # How the split was made: official (the corpus's own), speaker (seeded speaker hash), spec (--split_spec
+    # lists or folds), utterance (a one-speaker corpus: not speaker-disjoint). `fold`: the spec's fold.
+    split_by: str | None = None
+    fold: str | None = None
+    # CMU-MOSEI: the six emotion intensities (0-3, canonical names) and the sentiment score (-3..3)
+    emotion_scores: dict[str, float] | None = None
+    sentiment_score: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -98,10 +116,10 @@ class ManifestRecord:
             out.append(f"group {self.group!r} should be {group_of(self.dataset, self.split)!r}")
         if not self.id.startswith(f"{self.dataset}/"):
             out.append(f"id {self.id!r} does not start with '{self.dataset}/'")
-        if not self.text.strip() and not self.notes:
-            out.append("empty transcript without a note explaining why")
         if not self.speaker_id:
             out.append("empty speaker_id")
+        if self.split_by is not None and self.split_by not in SPLIT_BY:
+            out.append(f"split_by {self.split_by!r} is not one of {SPLIT_BY}")
         return out
 
 

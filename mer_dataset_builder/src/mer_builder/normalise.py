@@ -32,6 +32,7 @@ class AudioJob:
     size: int
     mtime_ns: int
     silence_s: float | None  # seconds of silence to write if decoding fails; None reports the failure instead
+    segment: tuple[float, float] | None = None  # (start, end) seconds of the source to keep; None = all
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,14 @@ def decode_reason(exc: AudioDecodeError, source: str) -> str:
     return str(exc).removeprefix(f"{source}: ")
 
 
+def _cut(samples: np.ndarray, source: str, start: float, end: float) -> np.ndarray:
+    """The [start, end) seconds of `samples` (a start before 0 is read from 0, as MOSEI intervals can be)."""
+    piece = samples[max(0, round(start * TARGET_SR)) : max(0, round(end * TARGET_SR))]
+    if piece.size == 0:
+        raise AudioDecodeError(f"{source}: segment [{start}, {end}] s is outside its {len(samples) / TARGET_SR:.2f} s")
+    return piece
+
+
 def clipping_note(samples: np.ndarray) -> str | None:
     """Say how many samples lie beyond full scale (float sources above 1.0, resampling overshoot of
     clipped recordings): PCM16 cannot hold them, so they are clipped, and the record should say so."""
@@ -77,6 +86,8 @@ def normalise_one(job: AudioJob) -> AudioResult:
     """Decode, downmix and resample one source into its 16 kHz PCM16 wav (runs in a worker)."""
     try:
         samples, _ = load_audio(job.source, TARGET_SR)
+        if job.segment is not None:
+            samples = _cut(samples, job.source, *job.segment)
         error = None
     except AudioDecodeError as exc:
         if job.silence_s is None:
@@ -84,7 +95,9 @@ def normalise_one(job: AudioJob) -> AudioResult:
         samples, error = np.zeros(round(job.silence_s * TARGET_SR), np.float32), decode_reason(exc, job.source)
     try:
         write_wav(Path(job.dest), samples, TARGET_SR)
-    except Exception as exc:  # a full disk or a read-only folder: say which file, from inside the worker
+    except OSError as exc:  # a full disk or a read-only folder: name the file, keep the errno for the message
+        raise OSError(exc.errno, exc.strerror or str(exc), job.dest) from exc
+    except Exception as exc:
         raise OSError(f"{job.dest}: cannot write the normalised audio ({type(exc).__name__}: {exc})") from exc
     return AudioResult(
         job.key, duration_of(len(samples)), os.path.getsize(job.dest), error, replaced=error is not None,
@@ -118,6 +131,8 @@ class AudioJournal:
         entry = self.entries.get(job.key)
         if not entry or (entry["source"], entry["size"], entry["mtime_ns"]) != (job.source, job.size, job.mtime_ns):
             return None
+        if entry.get("segment") != (list(job.segment) if job.segment else None):
+            return None
         if entry.get("error") and not allow_replaced:
             return None
         try:
@@ -133,6 +148,8 @@ class AudioJournal:
     def record(self, job: AudioJob, result: AudioResult) -> None:
         entry = {"key": job.key, "source": job.source, "size": job.size, "mtime_ns": job.mtime_ns,
                  "wav_size": result.wav_size, "duration_s": result.duration_s}  # fmt: skip
+        if job.segment:
+            entry["segment"] = list(job.segment)
         if result.error:
             entry["error"] = result.error
         if result.note:

@@ -28,6 +28,8 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -90,6 +92,19 @@ def _leave_quietly_if_orphaned(target: Callable[..., None], *args: object) -> No
         target(*args)
     except (BrokenPipeError, ConnectionResetError):
         raise SystemExit(0) from None
+
+
+def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """A worker initializer: leave as soon as the process that started this worker is gone. A pool whose
+    parent was killed with -9 is never told to stop, and its busy or idle workers would run on (joblib's
+    loky workers for minutes) holding memory and CPU that nobody will use."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class _Pool(Pool):
@@ -181,6 +196,7 @@ def _local_worker_init(threads: int) -> None:
     Ray give theirs), so workers do not oversubscribe the machine."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_terminate)
+    exit_with_parent(os.getppid())  # the process that forked this worker: gone if the run was killed with -9
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
     from threadpoolctl import threadpool_limits

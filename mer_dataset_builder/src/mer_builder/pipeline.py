@@ -45,7 +45,8 @@ from .normalise import (
 )
 from .parallel import BACKENDS, Executor, cut_tasks, open_executor, task_size
 from .recipes.common import CorpusError, ParseContext, Utterance
-from .splits import assign_speaker_splits
+from .split_spec import CorpusSplit, SplitSpec
+from .splits import assign_speaker_splits, assign_utterance_splits
 
 OUTPUT_MARKER = ".mer_builder"
 AUDIO_DIR = "audio"
@@ -74,6 +75,7 @@ class BuildOptions:
     force: bool = False
     continue_on_error: bool = False
     quiet: bool = False
+    split_spec: SplitSpec = field(default_factory=SplitSpec)
 
     def __post_init__(self) -> None:
         if self.audio_failure not in AUDIO_FAILURE_POLICIES:
@@ -136,7 +138,7 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
     with output_lock(options.out_dir):
         chosen = [recipes.get_recipe(name) if isinstance(name, str) else name for name in names]
         for recipe in chosen:
-            _refuse_changed_options(recipe.CORPUS, options)
+            _refuse_changed_options(recipe, options)
         shared = {"inputs": {"--raw_dir": options.raw_dir}, "outputs": {"--out_dir": options.out_dir}}
         with open_executor(options.backend, options.num_workers, options.scheduler, **shared) as executor:
             for recipe in chosen:
@@ -148,20 +150,22 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
     return outcomes
 
 
-def record_options(corpus: str, options: BuildOptions, seeded_splits: bool = True) -> dict:
-    """The options that decide what a corpus's records mean: its label policies, and the split seed
-    (None when the corpus keeps official splits). (What `--audio_failure` does is named per file.)"""
-    cli_name = {display: name for name, display in CORPORA.items()}.get(corpus, "")
+def record_options(corpus: str, options: BuildOptions, seeded_splits: bool = True, cli_name: str | None = None) -> dict:
+    """The options that decide what a corpus's records mean: its label policies, and the split seed and
+    split spec (None when the corpus keeps official splits). (What `--audio_failure` does is named per file.)"""
+    cli_name = cli_name or {display: name for name, display in CORPORA.items()}.get(corpus, "")
     policies = {flag: getattr(options.policy, flag) for flag in POLICY_CHOICES if flag.split("_")[0] == cli_name}
-    return {**policies, "seed": options.seed if seeded_splits else None}
+    split = options.split_spec.for_corpus(corpus, cli_name).describe() if seeded_splits else None
+    return {**policies, "seed": options.seed if seeded_splits else None, "split_spec": split}
 
 
-def _refuse_changed_options(corpus: str, options: BuildOptions) -> None:
+def _refuse_changed_options(recipe: Recipe, options: BuildOptions) -> None:
     """Rebuilding a corpus with other labels or splits would silently replace its records: say so instead."""
+    corpus = recipe.CORPUS
     if options.force or not (_corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}").is_file():
         return
     before = _previous_report(options.out_dir, corpus).get("options") or {}
-    now = record_options(corpus, options)
+    now = record_options(corpus, options, cli_name=getattr(recipe, "NAME", None))
     changed = [key for key, value in before.items() if value is not None and now.get(key) != value]
     if changed:
         was = " ".join(f"--{key} {before[key]}" for key in changed)
@@ -194,14 +198,22 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
     error = None
     try:
         corpus_dir = recipe.locate(options.raw_dir)
-        report["corpus_dir"] = str(corpus_dir)
+        report.update(corpus_dir=str(corpus_dir), licence=getattr(recipe, "LICENCE", None))
+        if getattr(recipe, "CARD", None):
+            report["card"] = str(recipe.CARD)
+        note = found_elsewhere_note(recipe, corpus_dir, options.raw_dir)
+        if note:
+            report["note"] = note
         utterances = _checked_utterances(recipe.parse(corpus_dir, ctx), ctx, options.quiet)
-        splits = _splits(utterances, corpus, options.seed)
-        records, audio_counts = _normalise_corpus(utterances, splits, options, executor, ctx, audio_failures)
+        report["languages"] = sorted({u.language for u in utterances})
+        plan = _splits(utterances, corpus, getattr(recipe, "NAME", None), options)
+        report["split"] = plan.report
+        records, audio_counts = _normalise_corpus(utterances, plan, options, executor, ctx, audio_failures)
         if utterances and not records:
             raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
-        report["options"] = record_options(corpus, options, seeded_splits=any(u.split is None for u in utterances))
+        seeded = any(u.split is None for u in utterances)
+        report["options"] = record_options(corpus, options, seeded, getattr(recipe, "NAME", None))
         report.update(
             parsed=len(utterances), records=len(records), audio=audio_counts,
             splits=dict(sorted(Counter(r.split for r in records).items())),
@@ -214,6 +226,15 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
     report.update(drops=ctx.drops, problems=ctx.problems, audio_failures=audio_failures)
     atomic_write_json(_corpora_dir(options.out_dir) / f"{corpus}{REPORT_SUFFIX}", report)
     return CorpusOutcome(corpus, report, error)
+
+
+def found_elsewhere_note(recipe: Recipe, corpus_dir: Path, raw_dir: Path) -> str | None:
+    """A note when the corpus was found in the folder its archive unpacks to rather than `raw_dir/FOLDER`."""
+    folder = getattr(recipe, "FOLDER", None)
+    expected = Path(raw_dir) / folder if folder else None
+    if expected is None or Path(corpus_dir) == expected:
+        return None
+    return f"found in {corpus_dir}, the folder its archive unpacks to (not {expected}); used as it is"
 
 
 def _nothing_kept(corpus: str, parsed: int, audio_failures: list[dict], policy: str) -> CorpusError:
@@ -245,8 +266,6 @@ def _utterance_problem(u: Utterance, corpus: str) -> str | None:
         return f"preset split {u.split!r} is not one of {SPLITS}"
     if not u.speaker_id:
         return "no speaker id"
-    if not u.text.strip() and not u.notes:
-        return "empty transcript and no note saying why"
     return None
 
 
@@ -269,25 +288,113 @@ def _checked_utterances(parsed: Iterator[Utterance], ctx: ParseContext, quiet: b
     return unique
 
 
-def _splits(utterances: list[Utterance], corpus: str, seed: int) -> dict[str, str]:
-    """Split per utterance id: a recipe's preset (official) split, else speaker-disjoint by seeded hash.
+@dataclass
+class SplitPlan:
+    """Per utterance id: its split, how it was made (`split_by`) and its fold (folds only); the report's part."""
 
-    The stratum is the speaker's gender, plus the language where the corpus has several, so
-    val and test get both genders (and languages) whenever they have room.
-    """
+    split: dict[str, str] = field(default_factory=dict)
+    split_by: dict[str, str] = field(default_factory=dict)
+    fold: dict[str, str] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+
+    def set(self, u: Utterance, split: str, how: str) -> None:
+        self.split[u.id], self.split_by[u.id] = split, how
+
+
+def _strata(utterances: list[Utterance]) -> dict[str, str | None]:
+    """Speaker -> stratum: gender, plus language where the corpus has several, so val and test get both."""
     languages = {u.language for u in utterances}
     strata: dict[str, str | None] = {}
     for u in utterances:  # sorted by id: a speaker's first known gender wins, independent of file order
-        if u.split is None and strata.get(u.speaker_id) is None:
-            gender = u.gender
-            strata[u.speaker_id] = f"{gender}/{u.language}" if len(languages) > 1 else gender
-    by_speaker = assign_speaker_splits(strata, corpus, seed)
-    return {u.id: u.split or by_speaker[u.speaker_id] for u in utterances}
+        if strata.get(u.speaker_id) is None:
+            strata[u.speaker_id] = f"{u.gender}/{u.language}" if len(languages) > 1 else u.gender
+    return strata
+
+
+def _train_val(strata: dict[str, str | None], corpus: str, seed: int, ratios: tuple[float, float, float]) -> dict:
+    """Train and val drawn from `strata`'s speakers at the train:val proportion of `ratios` (no test)."""
+    total = ratios[0] + ratios[1]
+    return assign_speaker_splits(strata, corpus, seed, (ratios[0] / total, ratios[1] / total, 0.0))
+
+
+def _splits(utterances: list[Utterance], corpus: str, cli_name: str | None, options: BuildOptions) -> SplitPlan:
+    """Splits: a recipe's preset (official) ones kept; the rest by `--split_spec` or speaker-disjoint seeded hash."""
+    spec_file = options.split_spec.source
+    spec = options.split_spec.for_corpus(corpus, cli_name)
+    plan = SplitPlan(report={"ratios": list(spec.ratios)})
+    for u in utterances:
+        if u.split is not None:
+            plan.set(u, u.split, "official")
+    free = [u for u in utterances if u.split is None]
+    strata = _strata(free)
+    if spec.explicit:
+        plan.report.update(spec=spec.describe(), spec_file=spec_file)
+        _explicit_splits(plan, free, strata, spec, corpus, options.seed, spec_file)
+    elif len(strata) == 1:
+        (speaker,) = strata
+        if spec.single_speaker == "utterances":
+            chosen = assign_utterance_splits([u.id for u in free], corpus, options.seed, spec.ratios)
+            for u in free:
+                plan.set(u, chosen[u.id], "utterance")
+            plan.report["warning"] = (
+                f"one speaker ({speaker}): split by utterance, so train, val and test share that speaker and its "
+                "test scores are speaker-dependent (`single_speaker: train_only` in --split_spec keeps it for training)"
+            )
+        else:
+            for u in free:
+                plan.set(u, "train", "speaker")
+            plan.report["warning"] = (
+                f"one speaker ({speaker}): train only, so it adds no val or test rows; a LOCO fold whose training "
+                "corpora have no val rows is skipped"
+            )
+    else:
+        by_speaker = assign_speaker_splits(strata, corpus, options.seed, spec.ratios)
+        for u in free:
+            plan.set(u, by_speaker[u.speaker_id], "speaker")
+    plan.report["by"] = dict(sorted(Counter(plan.split_by.values()).items()))
+    return plan
+
+
+def _explicit_splits(
+    plan: SplitPlan,
+    free: list[Utterance],
+    strata: dict[str, str | None],
+    spec: CorpusSplit,
+    corpus: str,
+    seed: int,
+    spec_file: str | None,
+) -> None:
+    """Speaker lists (test/val) or folds from the split spec; unlisted val is drawn from the training speakers."""
+    where = f"--split_spec {spec_file}: corpora.{corpus}"
+    present = set(strata)
+    listed = set(spec.test) | set(spec.val) | {s for members in spec.folds.values() for s in members}
+    absent = sorted(listed - present)
+    if absent:
+        plan.report["listed_but_absent"] = absent
+    if spec.folds:
+        fold_of = {s: name for name, members in spec.folds.items() for s in members}
+        unlisted = sorted(present - set(fold_of))
+        if unlisted:
+            raise CorpusError(corpus, spec_file, f"{where}: speakers {unlisted} are in no fold")
+        test = {s for s in present if fold_of[s] == spec.test_fold}
+        val = {s for s in present if spec.val_fold and fold_of[s] == spec.val_fold}
+    else:
+        fold_of = {}
+        test, val = set(spec.test) & present, set(spec.val) & present
+    rest = {s: strata[s] for s in sorted(present - test - val)}
+    val_given = spec.val_fold if spec.folds else spec.val
+    drawn = {} if val_given else _train_val(rest, corpus, seed, spec.ratios)
+    for u in free:
+        speaker = u.speaker_id
+        split = "test" if speaker in test else "val" if speaker in val else drawn.get(speaker, "train")
+        plan.set(u, split, "spec")
+        if speaker in fold_of:
+            plan.fold[u.id] = fold_of[speaker]
 
 
 def _normalise_corpus(
     utterances: list[Utterance],
-    splits: dict[str, str],
+    plan: SplitPlan,
     options: BuildOptions,
     executor: Executor,
     ctx: ParseContext,
@@ -331,7 +438,7 @@ def _normalise_corpus(
                     if action == "failed":
                         ctx.problem(u.source, result.error)
                 if result.ok:
-                    records.append(_record(u, splits[u.id], result))
+                    records.append(_record(u, plan, result))
         journal.compact(by_key)
     return records, counts
 
@@ -346,10 +453,10 @@ def _job(u: Utterance, audio_dir: Path, silence_s: float | None) -> AudioJob:
         size, mtime_ns = st.st_size, st.st_mtime_ns
     except OSError:
         size, mtime_ns = -1, -1  # the worker's decode reports the missing file like any other failure
-    return AudioJob(u.native_id, source, str(audio_dir / f"{u.native_id}.wav"), size, mtime_ns, silence_s)
+    return AudioJob(u.native_id, source, str(audio_dir / f"{u.native_id}.wav"), size, mtime_ns, silence_s, u.segment)
 
 
-def _record(u: Utterance, split: str, result: AudioResult) -> ManifestRecord:
+def _record(u: Utterance, plan: SplitPlan, result: AudioResult) -> ManifestRecord:
     notes = list(u.notes)
     if result.note:
         notes.append(result.note)
@@ -358,14 +465,30 @@ def _record(u: Utterance, split: str, result: AudioResult) -> ManifestRecord:
             f"audio replaced with {result.duration_s:g} s of silence because the source could not be used: "
             f"{result.error}"
         )
+    split = plan.split[u.id]
     return ManifestRecord(
         id=u.id, dataset=u.dataset, split=split, group=group_of(u.dataset, split), speaker_id=u.speaker_id,
         emotion=u.emotion, label=LABEL_OF[u.emotion], raw_label=u.raw_label, text=u.text,
         audio_path=f"{AUDIO_DIR}/{u.dataset}/{u.native_id}.wav", duration_s=result.duration_s,
         sample_rate=TARGET_SR, language=u.language, sentiment=u.sentiment, gender=u.gender,
         media_path=None if u.media_path is None else str(Path(u.media_path).resolve()), dialogue_id=u.dialogue_id,
-        utterance_index=u.utterance_index, intensity=u.intensity, session=u.session, notes=notes,
+        utterance_index=u.utterance_index, intensity=u.intensity, session=u.session,
+        split_by=plan.split_by[u.id], fold=plan.fold.get(u.id), emotion_scores=u.emotion_scores,
+        sentiment_score=u.sentiment_score, notes=notes,
     )  # fmt: skip
+
+
+def prepared_corpora(out_dir: Path) -> dict[str, dict]:
+    """Display name -> per-corpus report of every corpus prepared in `out_dir` (built-in or from a card)."""
+    found = {}
+    for path in sorted(_corpora_dir(out_dir).glob(f"*{REPORT_SUFFIX}")):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # validate names the records of a corpus it cannot vouch for
+        if isinstance(report, dict) and isinstance(report.get("dataset"), str):
+            found[report["dataset"]] = report
+    return found
 
 
 def publish(out_dir: Path) -> None:

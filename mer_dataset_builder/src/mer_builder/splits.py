@@ -20,13 +20,24 @@ def _rank(seed: int, dataset: str, key: str) -> str:
 
 
 def split_sizes(n_speakers: int, ratios: tuple[float, float, float] = SPLIT_RATIOS) -> tuple[int, int, int]:
-    """(train, val, test) speaker counts: at least one speaker in val and test once there are three."""
+    """(train, val, test) speaker counts: one speaker at least in val and test once there are three
+    (a ratio of 0 keeps that split empty)."""
     if n_speakers < 3:
-        test = 1 if n_speakers == 2 else 0
+        test = 1 if n_speakers == 2 and ratios[2] > 0 else 0
         return n_speakers - test, 0, test
-    val = max(1, round(n_speakers * ratios[1]))
-    test = max(1, round(n_speakers * ratios[2]))
+    val = max(1, round(n_speakers * ratios[1])) if ratios[1] > 0 else 0
+    test = max(1, round(n_speakers * ratios[2])) if ratios[2] > 0 else 0
     return n_speakers - val - test, val, test
+
+
+def assign_utterance_splits(
+    ids: list[str], dataset: str, seed: int, ratios: tuple[float, float, float] = SPLIT_RATIOS
+) -> dict[str, str]:
+    """Utterance-level split (by seeded hash of the id) for a corpus with one speaker: not speaker-disjoint."""
+    ordered = sorted(ids, key=lambda i: _rank(seed, dataset, i))
+    n = len(ordered)
+    n_test, n_val = round(n * ratios[2]), round(n * ratios[1])
+    return {i: "test" if k < n_test else "val" if k < n_test + n_val else "train" for k, i in enumerate(ordered)}
 
 
 def assign_speaker_splits(

@@ -20,10 +20,24 @@ BOM = codecs.BOM_UTF8
 
 
 @dataclass(frozen=True)
-class UndecodableLine:
-    """A line (1-based) that is not valid UTF-8; `offset` is the file offset of its first bad byte."""
+class UnreadableRecord:
+    """A line or CSV record (starting on `line`, 1-based) that cannot be read; `reason` says why."""
 
     line: int
+
+    @property
+    def reason(self) -> str:
+        raise NotImplementedError
+
+    def describe(self, utf8_hint: str = "") -> str:
+        """`reason`, followed by `utf8_hint` (what the file should be) when the record is not UTF-8."""
+        return self.reason
+
+
+@dataclass(frozen=True)
+class UndecodableLine(UnreadableRecord):
+    """A line that is not valid UTF-8; `offset` is the file offset of its first bad byte."""
+
     offset: int
     detail: str  # e.g. "invalid start byte 0xe9"
     text: str  # the line with each bad byte replaced by U+FFFD, so its quotes and separators still count
@@ -31,6 +45,9 @@ class UndecodableLine:
     @property
     def reason(self) -> str:
         return f"not valid UTF-8 ({self.detail} at byte {self.offset} of the file)"
+
+    def describe(self, utf8_hint: str = "") -> str:
+        return f"{self.reason}; {utf8_hint}" if utf8_hint else self.reason
 
 
 def text_lines(path: Path | str) -> Iterator[tuple[int, str | UndecodableLine]]:
@@ -66,9 +83,21 @@ class CsvRow:
     cells: list[str]
 
 
-def csv_rows(path: Path | str, **reader_options) -> Iterator[CsvRow | UndecodableLine]:
+@dataclass(frozen=True)
+class MalformedRecord(UnreadableRecord):
+    """A CSV record the csv module refuses (a field over its size limit, a stray NUL)."""
+
+    problem: str
+
+    @property
+    def reason(self) -> str:
+        return f"not a CSV record ({self.problem})"
+
+
+def csv_rows(path: Path | str, **reader_options) -> Iterator[CsvRow | UnreadableRecord]:
     """Every CSV record of a UTF-8 file with the line it starts on, header included; a record with a line
-    that does not decode is skipped and reported as that line's `UndecodableLine` instead."""
+    that does not decode is skipped and reported as that line's `UndecodableLine` instead, one the csv
+    module refuses as a `MalformedRecord`; the records after either are read as usual."""
     bad: list[UndecodableLine] = []
 
     def lines() -> Iterator[str]:
@@ -81,7 +110,16 @@ def csv_rows(path: Path | str, **reader_options) -> Iterator[CsvRow | Undecodabl
 
     reader = csv.reader(lines(), **reader_options)
     first_line = 1
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            bad.clear()
+            yield MalformedRecord(first_line, str(exc))
+            first_line = reader.line_num + 1
+            continue
         if bad and bad[0].line <= reader.line_num:
             yield bad[0]
             bad.clear()

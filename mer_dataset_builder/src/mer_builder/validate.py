@@ -1,9 +1,10 @@
 """The `validate` and `integrity` checks: what must hold before anything trains on the manifest.
 
-`validate` reads the manifest only (schema, label space, transcripts, ids, order, speaker-
-disjoint splits, audio files present); `integrity` decodes every audio file and checks it is
-what the manifest says (16 kHz mono PCM16 of the recorded duration). Both collect every issue
-rather than stopping at the first, and summarise counts per corpus x split.
+`validate` reads the manifest only (schema, label space, ids, order, speaker-disjoint splits
+except where `split_by` says official or utterance-level, audio files present); `integrity`
+decodes every audio file and checks it is what the manifest says (16 kHz mono PCM16 of the
+recorded duration). Both collect every issue rather than stopping at the first, and summarise
+counts per corpus x split.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .audio import TARGET_SR
-from .manifest import CORPORA, MANIFEST_NAME, SPLITS, ManifestRecord, scan_manifest
+from .manifest import CORPORA, MANIFEST_NAME, SPEAKER_SHARING_SPLITS, SPLITS, ManifestRecord, scan_manifest
 from .parallel import LocalExecutor, cut_tasks, task_size
-from .pipeline import CORPORA_DIR, REPORT_SUFFIX
+from .pipeline import CORPORA_DIR, REPORT_SUFFIX, prepared_corpora
 
-# Corpora whose splits come from the corpus itself (MELD's official ones), so speakers may recur across them.
-OFFICIAL_SPLIT_DATASETS: frozenset[str] = frozenset({"MELD"})
 DURATION_TOLERANCE_S = 0.002
 MAX_LISTED_ISSUES = 20
 
@@ -138,11 +137,12 @@ def validate(out_dir: Path, datasets: Iterable[str] | None = None) -> CheckResul
     result = CheckResult("validate")
     previous_id = ""
     speaker_splits: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    known = set(CORPORA.values()) | set(prepared_corpora(out_dir))  # built-in, or prepared here from a card
     for record in _records(out_dir, datasets, result):
         dataset, split = record.dataset, record.split
         problems = []
-        if dataset not in CORPORA.values():
-            problems.append(f"dataset {dataset!r} is not one of {sorted(CORPORA.values())}")
+        if dataset not in known:
+            problems.append(f"dataset {dataset!r} is neither a built-in corpus nor one prepared here ({sorted(known)})")
         if record.id < previous_id:
             problems.append(f"out of order: the manifest must be sorted by id (follows {previous_id!r})")
         previous_id = max(previous_id, record.id)
@@ -152,11 +152,9 @@ def validate(out_dir: Path, datasets: Iterable[str] | None = None) -> CheckResul
             problems.append(f"audio file missing: {out_dir / record.audio_path}")
         for problem in problems:
             result.fail(dataset, split, record.id, problem)
-        if split in SPLITS:
+        if split in SPLITS and record.split_by not in SPEAKER_SHARING_SPLITS:
             speaker_splits[dataset][record.speaker_id].add(split)
     for dataset, speakers in sorted(speaker_splits.items()):
-        if dataset in OFFICIAL_SPLIT_DATASETS:
-            continue
         for speaker, splits in sorted(speakers.items()):
             if len(splits) > 1:
                 ordered = [s for s in SPLITS if s in splits]

@@ -93,3 +93,16 @@ def test_float_samples_above_full_scale_are_clipped_with_a_note(ravdess_raw, tmp
     assert np.abs(samples).max() <= 1.0
     assert _report(out)["corpora"]["RAVDESS"]["audio"]["clipped"] == 1
     assert "1 clipped (samples above full scale" in capsys.readouterr().out
+
+
+def test_predict_says_a_reason_shared_by_many_files_once(tmp_path, capsys, audio_checkpoint):
+    silent = []
+    for k in range(5):  # five files no decoder can read: the same reason for each
+        path = tmp_path / f"clip{k}.wav"
+        path.write_bytes(b"not audio at all")
+        silent.append(path)
+    assert predict_main([*map(str, silent), "--ckpt", str(audio_checkpoint), "--device", "cpu", "--quiet"]) == 1
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: 5 files ({silent[0]}, {silent[1]}, {silent[2]} and 2 more): ")
+    assert lines[0].endswith("Error opening the file: Format not recognised.)") and "clip3" not in lines[0]

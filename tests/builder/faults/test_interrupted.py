@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import build, write_ravdess
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,3 +52,58 @@ def test_a_builder_killed_mid_run_leaves_quietly_and_resumes_to_the_same_manifes
     assert (out / "meta_manifest.jsonl").read_bytes() == (tmp_path / "clean" / "meta_manifest.jsonl").read_bytes()
     report = (out / "corpora" / "RAVDESS.report.json").read_text(encoding="utf-8")
     assert f'"reused": {done}' in report
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def _pool_workers(parent: int) -> list[int]:
+    """The workers of a LocalExecutor started by `parent`: the children of its forkserver."""
+    servers = [p for p in _children(parent) if b"forkserver" in _cmdline(p)]
+    return [worker for server in servers for worker in _children(server)]
+
+
+def _cmdline(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""
+
+
+def _running(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    return False
+
+
+def test_extraction_workers_leave_when_the_extractor_is_killed(tmp_path):
+    """The extractors' and the builder's local pool (mer_builder.parallel.LocalExecutor), busy on long tasks
+    when its parent gets kill -9."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("reads the process tree from /proc (Linux)")
+    script = (
+        "import time; from mer_builder.parallel import LocalExecutor\n"
+        "with LocalExecutor(2) as executor:\n"
+        "    for _ in executor.map_tasks(time.sleep, [60] * 4): pass\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    workers: list[int] = []
+    try:
+
+        def busy() -> bool:
+            workers[:] = _pool_workers(proc.pid)
+            return len(workers) == 2
+
+        _kill_when(proc, busy)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in workers if _running(p)], "workers still running 10 s after the extractor was killed"
+    finally:
+        for pid in workers:  # only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _stderr_after_kill(proc)

@@ -12,9 +12,11 @@ from .conftest import error_lines, write_ravdess
 
 
 def test_all_on_a_nested_corpus_names_the_fix_and_downloads_nothing(tmp_path, capsys, monkeypatch):
-    raw, nested = tmp_path / "raw", tmp_path / "raw" / "RAVDESS" / "Audio_Speech_Actors_01-24"
+    # (the folder the official zip unpacks to, RAVDESS/Audio_Speech_Actors_01-24, is used where it lands:
+    # test_recipe_ravdess; a folder of another name is misplaced)
+    raw, nested = tmp_path / "raw", tmp_path / "raw" / "RAVDESS" / "ravdess_copy"
     nested.parent.mkdir(parents=True)
-    (write_ravdess(tmp_path / "unpacked", actors=(1, 2)) / "RAVDESS").rename(nested)  # the zip's own top folder
+    (write_ravdess(tmp_path / "unpacked", actors=(1, 2)) / "RAVDESS").rename(nested)
 
     def no_download(*args, **kwargs):
         raise AssertionError("a misplaced corpus must be moved, not downloaded again")

@@ -147,3 +147,14 @@ def test_training_on_a_pickle_that_would_run_code_stops_with_one_line(features, 
         f"error: {path}: refused to load builtins.print; feature pickles may only hold dicts, lists, tuples, "
         "strings, numbers and numpy arrays"
     ]
+
+
+def test_a_text_file_given_as_checkpoint_is_one_line_without_torchs_advice(tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("these are my notes, not a model\n", encoding="utf-8")
+    argv = ["--ckpt", str(text), "--output_dir", str(tmp_path / "eval"), "--quiet"]
+    assert evaluate_main(argv) == 2
+    captured = capsys.readouterr()
+    [line] = error_lines(captured.err)
+    assert line.startswith(f"error: {text}: not a torch checkpoint; pass the best.pt or last.pt that train.py wrote")
+    assert "weights_only" not in captured.err and "Traceback" not in captured.err

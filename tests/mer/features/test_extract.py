@@ -43,7 +43,8 @@ def test_command_writes_pickles_index_and_report_in_the_documented_layout(small_
         assert item.get("dialogue_id") == record.dialogue_id and item["notes"] == []
     info = json.loads((out / "feature_info.json").read_text())
     assert info["status"] == "ok" and info["dims"] == {"audio": 160, "text": 1536} and info["failures"] == []
-    assert info["counts"]["train"] == {"rows": 16, "extracted": 16, "skipped_existing": 0, "failed": 0}
+    train_counts = {"rows": 16, "extracted": 16, "skipped_existing": 0, "failed": 0, "no_transcript": 0}
+    assert info["counts"]["train"] == train_counts
     assert {g: c["rows"] for g, c in info["counts"].items()} == {"train": 16, "val": 3, "testA": 3, "testB": 4}
     assert info["config"]["text"] == {
         "encoder": {"type": "hashing", "dim": 768, "ngram_range": [1, 2], "norm": "l2"},
@@ -156,9 +157,9 @@ def _break_three_inputs(processed: Path) -> dict[str, str]:
     missing, garbage, silent = records[0], records[1], records[2]
     (processed / missing.audio_path).unlink()
     (processed / garbage.audio_path).write_bytes(b"RIFF....WAVEfmt this is not audio")
-    silent.text, silent.notes = "", ["transcript unavailable"]
+    (processed / silent.audio_path).write_bytes(b"")
     write_manifest(records, processed / MANIFEST_NAME)
-    return {missing.id: "missing_audio", garbage.id: "undecodable_audio", silent.id: "empty_transcript"}
+    return {missing.id: "missing_audio", garbage.id: "undecodable_audio", silent.id: "undecodable_audio"}
 
 
 def test_failures_are_counted_by_reason_and_fail_the_run_above_the_threshold(small_corpus, tmp_path, capsys):
@@ -168,7 +169,7 @@ def test_failures_are_counted_by_reason_and_fail_the_run_above_the_threshold(sma
     err = capsys.readouterr().err
     assert "3 of 26 utterances failed" in err and "missing_audio: 1" in err and "feature_info.json" in err
     info = json.loads((out / "feature_info.json").read_text())
-    assert info["status"] == "failed" and info["failure_counts"] == dict.fromkeys(expected.values(), 1)
+    assert info["status"] == "failed" and info["failure_counts"] == {"undecodable_audio": 2, "missing_audio": 1}
     assert {f["id"]: f["reason"] for f in info["failures"]} == expected
     assert all(f["file"].endswith(".wav") and f["message"] for f in info["failures"])
     assert not list(out.rglob("index.jsonl"))
@@ -249,3 +250,17 @@ def test_the_top_level_scripts_run_as_commands(small_corpus, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert open_feature_store(tmp_path / "M" / "val").dims == {"audio": 26, "text": 32}
+
+
+def test_an_utterance_without_transcript_gets_a_zero_text_block_and_is_counted(small_corpus, tmp_path):
+    records = read_manifest(small_corpus / MANIFEST_NAME)
+    silent = records[0]
+    silent.text = ""  # text is optional for every corpus: no placeholder, no failure
+    write_manifest(records, small_corpus / MANIFEST_NAME)
+    out = tmp_path / "F"
+    assert _run(small_corpus, out) == 0
+    info = json.loads((out / "feature_info.json").read_text())
+    assert info["n_failed"] == 0 and sum(c["no_transcript"] for c in info["counts"].values()) == 1
+    items = {safe_load(p)["id"]: safe_load(p) for p in _pickles(out).values()}
+    assert not items[silent.id]["text_features"].any()
+    assert all(item["text_features"].any() for i, item in items.items() if i != silent.id)

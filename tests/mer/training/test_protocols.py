@@ -94,3 +94,23 @@ def test_open_features_reads_every_group_and_filters_corpora(tmp_path, synth):
         open_features(root, corpora=["EmoDB"])
     with pytest.raises(ProtocolError, match="expected group folders"):
         open_features(tmp_path)
+
+
+def test_loco_goes_on_when_a_fold_cannot_select_a_model(synth):
+    """ESD with only speaker 0020, built train-only: the fold that trains on it alone is skipped, not the sweep."""
+    corpora = {"RAVDESS": (("train", "val", "testA"), (0, 1, 2, 3)), "ESD": (("train",), (0, 3, 4, 5, 6))}
+    meta = synth.rows(corpora=corpora, per_group=20)
+    rows = Rows.from_meta(meta, [m["group"] for m in meta])
+    skipped: list[str] = []
+    [fold] = make_folds("loco", rows, skipped=skipped)
+    assert fold.name == "loco_ESD" and set(rows.dataset[fold.val]) == {"RAVDESS"}
+    assert skipped == [
+        "loco_RAVDESS skipped: its training corpora (ESD) have no validation rows (a corpus built train-only, "
+        "e.g. one with a single speaker, has none); rebuild one of them with val rows to run this fold"
+    ]
+    esd = [r for r in meta if r["dataset"] == "ESD"]
+    only_esd = Rows.from_meta(esd, [r["group"] for r in esd])
+    with pytest.raises(ProtocolError, match="loco needs at least two corpora"):
+        make_folds("loco", only_esd)
+    with pytest.raises(ProtocolError, match="loco_RAVDESS skipped"):
+        make_folds("loco", rows, holdout="RAVDESS")

@@ -1,4 +1,4 @@
-"""The synthetic demo corpus: all seven corpora in their exact native layouts, audio made with numpy.
+"""The synthetic demo corpus: every built-in corpus in its exact native layout, audio made with numpy.
 
 Each corpus has a writer module here (`demo/<name>.py`, `write(corpus_dir, seed)`) that lays
 out a small corpus exactly as the real one ships, traps included, so `all --raw_dir D/raw`
@@ -15,7 +15,7 @@ from ..recipes import canonical_name, get_recipe
 
 
 def write_demo(out_dir: Path, datasets: Iterable[str] | None = None, seed: int = 0) -> Path:
-    """Write `out_dir/raw/<corpus folder>` for each dataset (all seven by default); returns the raw dir."""
+    """Write `out_dir/raw/<corpus folder>` for each dataset (all by default); returns the raw dir."""
     from ..manifest import CORPORA
 
     raw_dir = Path(out_dir) / "raw"

@@ -37,6 +37,7 @@ CONTAINER_FORMATS: dict[str, str] = {
     ".mov": "mov",
     ".mkv": "matroska",
     ".flv": "flv",
+    ".avi": "avi",
 }
 AAC_FRAME = 1024  # samples per AAC frame
 VIDEO_CODECS: tuple[str, ...] = ("libx264", "mpeg4")  # H.264 when this FFmpeg build has it

@@ -34,14 +34,15 @@ PROSODY: dict[str, Prosody] = {
 
 
 def synth_utterance(
-    emotion: str,
+    emotion: str | None,
     rng: np.random.Generator,
     sr: int = 16000,
     duration_s: float | None = None,
     pitch_factor: float = 1.0,
 ) -> np.ndarray:
-    """A mono float32 clip for `emotion`; `pitch_factor` shifts the speaker's register (male < 1 < female)."""
-    p = PROSODY[emotion]
+    """A mono float32 clip for `emotion` (None, a label outside the space: neutral prosody); `pitch_factor`
+    shifts the speaker's register (male < 1 < female)."""
+    p = PROSODY[emotion or "neutral"]
     duration = duration_s if duration_s is not None else float(rng.uniform(1.2, 2.6))
     n = round(duration * sr)
     t = np.arange(n) / sr

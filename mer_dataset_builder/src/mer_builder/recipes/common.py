@@ -6,8 +6,10 @@ A recipe module (one per corpus) defines:
   lives under `--raw_dir`), a module docstring describing the corpus and its native layout;
 * `LABELS`, the explicit raw label -> canonical emotion table (None: always dropped), and
   `POLICY_LABELS` (raw label -> policy flag) where a flag governs a label;
-* `locate(raw_dir) -> Path`: `raw_dir/FOLDER` when it holds the corpus, else `CorpusLayoutError`
-  saying what was expected and where the corpus seems to be (`layout.find_corpus_dir`);
+* `locate(raw_dir) -> Path`: `raw_dir/FOLDER` (or the folder the corpus's archive unpacks to) when it
+  holds the corpus, else `CorpusLayoutError` saying what was expected and where the corpus seems to
+  be (`layout.find_corpus_dir`);
+* `LANGUAGE` (or a language per speaker) and `LICENCE`, recorded in the build report;
 * `download(raw_dir, force=False) -> Path`: the corpus folder. A corpus a script may fetch
   (RAVDESS, EmoV-DB, MELD) is fetched resumably and unpacked unless it is already in place
   (`force` fetches and unpacks again); a gated one is returned when in place, else
@@ -44,12 +46,21 @@ class CorpusLayoutError(CorpusError, InputError):
     """The corpus folder is missing or not in the native layout the recipe expects.
 
     `found_at` is where the corpus was found instead (one folder too deep, under another name):
-    it is there, only misplaced, so it should be moved rather than downloaded again.
+    it is there, only misplaced, so it should be moved rather than downloaded again. `absent` says
+    nothing of the corpus was found at all (rather than found in the wrong shape).
     """
 
-    def __init__(self, corpus: str, path: Path | str | None, reason: str, found_at: Path | None = None):
+    def __init__(
+        self,
+        corpus: str,
+        path: Path | str | None,
+        reason: str,
+        found_at: Path | None = None,
+        absent: bool = False,
+    ):
         super().__init__(corpus, path, reason)
         self.found_at = found_at
+        self.absent = absent
 
 
 class ManualDownloadRequired(CorpusError):
@@ -79,6 +90,10 @@ class Utterance:
     # Length the corpus metadata states (e.g. MELD's StartTime/EndTime); sizes the silence that
     # `--audio_failure replace_with_silence` writes when the media cannot be decoded.
     expected_duration_s: float | None = None
+    # (start, end) seconds of `source` that hold the utterance (CMU-MOSEI's label intervals); None = all of it
+    segment: tuple[float, float] | None = None
+    emotion_scores: dict[str, float] | None = None
+    sentiment_score: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..manifest import CORPORA
-from ..textio import UndecodableLine, csv_rows
+from ..textio import UnreadableRecord, csv_rows
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, list_files
 
@@ -31,6 +31,9 @@ NAME = "cremad"
 CORPUS = CORPORA[NAME]
 FOLDER = "CREMA-D"
 LANGUAGE = "en"
+LICENCE = "ODbL 1.0 (database), DbCL 1.0 (contents)"
+# GitHub's zip of the repository unpacks to CREMA-D-master/; a clone of the GitLab mirror is crema-d-mirror/.
+ARCHIVE_FOLDERS: tuple[str, ...] = ("CREMA-D-master", "crema-d-mirror")
 AUDIO_FOLDER = "AudioWAV"
 VIDEO_FOLDER = "VideoFlash"
 DEMOGRAPHICS = "VideoDemographics.csv"
@@ -97,14 +100,14 @@ def read_demographics(path: Path, ctx: ParseContext) -> dict[str, str]:
     row (or one that is not UTF-8) is a problem of its line, and that actor's gender stays unknown."""
     rows = csv_rows(path)
     header = next(rows, None)
-    columns = [] if header is None or isinstance(header, UndecodableLine) else [c.strip() for c in header.cells]
+    columns = [] if header is None or isinstance(header, UnreadableRecord) else [c.strip() for c in header.cells]
     missing = [c for c in ("ActorID", "Sex") if c not in columns]
     if missing:
         ctx.problem(path, f"missing column(s) {missing}; expected ActorID, Age, Sex, Race, Ethnicity")
         return {}
     genders = {}
     for row in rows:
-        if isinstance(row, UndecodableLine):
+        if isinstance(row, UnreadableRecord):
             ctx.problem(f"{path}:{row.line}", row.reason)
             continue
         cells = dict(zip(columns, (c.strip() for c in row.cells), strict=False))
@@ -129,7 +132,12 @@ def _is_lfs_pointer(path: Path) -> bool:
 
 def locate(raw_dir: Path | str) -> Path:
     return find_corpus_dir(
-        raw_dir, CORPUS, FOLDER, lambda p: (p / AUDIO_FOLDER).is_dir(), f"{AUDIO_FOLDER}/AAAA_SSS_EEE_LL.wav"
+        raw_dir,
+        CORPUS,
+        FOLDER,
+        lambda p: (p / AUDIO_FOLDER).is_dir(),
+        f"{AUDIO_FOLDER}/AAAA_SSS_EEE_LL.wav",
+        ARCHIVE_FOLDERS,
     )
 
 

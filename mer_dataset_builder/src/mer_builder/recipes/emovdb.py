@@ -31,6 +31,9 @@ NAME = "emovdb"
 CORPUS = CORPORA[NAME]
 FOLDER = "EmoV-DB"
 LANGUAGE = "en"
+LICENCE = "research use; terms in the EmoV-DB repository (numediart/EmoV-DB)"
+# The "sorted" release (<speaker>/<Style>/*.wav) unpacks to EmoV-DB_sorted/.
+ARCHIVE_FOLDERS: tuple[str, ...] = ("EmoV-DB_sorted",)
 BASE_URL = "https://www.openslr.org/resources/115/"
 PROMPTS = "cmuarctic.data"
 PROMPTS_URL = "http://www.festvox.org/cmu_arctic/cmuarctic.data"
@@ -100,7 +103,12 @@ def locate(raw_dir: Path | str) -> Path:
         return bool(names & (set(SPEAKERS) | set(archive_names())))
 
     return find_corpus_dir(
-        raw_dir, CORPUS, FOLDER, is_root, f"OpenSLR archives like bea_Amused{ARCHIVE_SUFFIX} or bea/Amused/*.wav"
+        raw_dir,
+        CORPUS,
+        FOLDER,
+        is_root,
+        f"OpenSLR archives like bea_Amused{ARCHIVE_SUFFIX} or bea/Amused/*.wav",
+        ARCHIVE_FOLDERS,
     )
 
 

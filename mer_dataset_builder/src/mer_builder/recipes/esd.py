@@ -31,6 +31,9 @@ NAME = "esd"
 CORPUS = CORPORA[NAME]
 FOLDER = "ESD"
 INNER_FOLDER = "Emotion Speech Dataset"
+LICENCE = "ESD licence agreement: non-commercial research use"
+# The release zip unpacks to "Emotion Speech Dataset/"; some copies keep the zip's own name as a folder above it.
+ARCHIVE_FOLDERS: tuple[str, ...] = (INNER_FOLDER, "Emotional Speech Dataset (ESD)")
 DOWNLOAD_PAGE = "https://github.com/HLTSingapore/Emotional-Speech-Data"
 
 # Speaker -> (language, gender), as listed in the ReadMe of the ESD release.
@@ -127,6 +130,7 @@ def locate(raw_dir: Path | str) -> Path:
         FOLDER,
         lambda p: speaker_root(p) is not None,
         f"'{INNER_FOLDER}/00XX/00XX.txt' and '00XX/<Emotion>/' speaker folders",
+        ARCHIVE_FOLDERS,
     )
 
 

@@ -44,6 +44,8 @@ CORPUS = CORPORA[NAME]
 FOLDER = "IEMOCAP"
 LANGUAGE = "en"
 SESSIONS: tuple[int, ...] = (1, 2, 3, 4, 5)
+LICENCE = "IEMOCAP release agreement: research use, by signed form"
+ARCHIVE_FOLDERS: tuple[str, ...] = ("IEMOCAP_full_release",)
 LICENCE_PAGE = "https://sail.usc.edu/iemocap/release_form.php"
 
 LABELS: dict[str, str | None] = {
@@ -95,7 +97,9 @@ def _session_dirs(folder: Path) -> list[Path]:
 
 
 def locate(raw_dir: Path | str) -> Path:
-    return find_corpus_dir(raw_dir, CORPUS, FOLDER, lambda folder: bool(_session_dirs(folder)), EXPECTED)
+    return find_corpus_dir(
+        raw_dir, CORPUS, FOLDER, lambda folder: bool(_session_dirs(folder)), EXPECTED, ARCHIVE_FOLDERS
+    )
 
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:

@@ -82,16 +82,30 @@ def _hint(raw_dir: Path, folder: str, is_root: Callable[[Path], bool]) -> tuple[
 
 
 def find_corpus_dir(
-    raw_dir: Path | str, corpus: str, folder: str, is_root: Callable[[Path], bool], expected: str
+    raw_dir: Path | str,
+    corpus: str,
+    folder: str,
+    is_root: Callable[[Path], bool],
+    expected: str,
+    archive_folders: tuple[str, ...] = (),
 ) -> Path:
-    """`raw_dir/folder` when `is_root` accepts it, else a `CorpusLayoutError` with what was expected and a hint.
+    """The corpus folder, else a `CorpusLayoutError` with what was expected and a hint.
 
-    `expected` describes what the corpus folder holds (e.g. "Actor_XX/03-01-EE-II-SS-RR-AA.wav folders").
+    `raw_dir/folder` comes first; then each of `archive_folders` (the folders the corpus's official
+    archives unpack to, e.g. `IEMOCAP_full_release`) inside it and directly under `raw_dir`, so an
+    archive unpacked as it comes is used where it lands. `expected` describes what the corpus folder
+    holds (e.g. "Actor_XX/03-01-EE-II-SS-RR-AA.wav folders"). The error is `absent` when nothing of
+    the corpus is there at all, so `prepare` without `--datasets` can pass over it.
     """
     raw_dir = Path(raw_dir)
     corpus_dir = raw_dir / folder
-    if corpus_dir.is_dir() and is_root(corpus_dir):
-        return corpus_dir
-    state = "does not hold" if corpus_dir.is_dir() else "is missing; expected it to hold"
+    candidates = [corpus_dir, *(corpus_dir / a for a in archive_folders), *(raw_dir / a for a in archive_folders)]
+    for candidate in candidates:
+        if candidate.is_dir() and is_root(candidate):
+            return candidate
     hint, found = _hint(raw_dir, folder, is_root)
-    raise CorpusLayoutError(corpus, corpus_dir, f"corpus folder {state} {expected}{hint}", found_at=found)
+    state = "does not hold" if corpus_dir.is_dir() else "is missing; expected it to hold"
+    absent = not hint and not any(candidate.exists() for candidate in candidates)
+    raise CorpusLayoutError(
+        corpus, corpus_dir, f"corpus folder {state} {expected}{hint}", found_at=found, absent=absent
+    )

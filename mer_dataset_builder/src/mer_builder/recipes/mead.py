@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..download import DownloadError, extract_archive
 from ..manifest import CORPORA
-from ..textio import UndecodableLine, csv_rows
+from ..textio import UnreadableRecord, csv_rows
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, find_under, is_junk
 
@@ -42,6 +42,7 @@ NAME = "mead"
 CORPUS = CORPORA[NAME]
 FOLDER = "MEAD"
 LANGUAGE = "en"
+LICENCE = "research use, by request to the MEAD authors"
 PROJECT_PAGE = "https://wywu.github.io/projects/MEAD/MEAD.html"
 
 ACTOR_PATTERN = re.compile(r"^([MW])\d{3}$")
@@ -105,13 +106,13 @@ def _read_sentences(path: Path, ctx: ParseContext) -> dict[tuple[str, int], str]
         return None
     rows = csv_rows(path)
     header = next(rows, None)
-    columns = () if header is None or isinstance(header, UndecodableLine) else tuple(c.strip() for c in header.cells)
+    columns = () if header is None or isinstance(header, UnreadableRecord) else tuple(c.strip() for c in header.cells)
     if columns != SENTENCES_COLUMNS:
         ctx.problem(path, f"columns {list(columns)} are not {list(SENTENCES_COLUMNS)}")
         return None
     sentences: dict[tuple[str, int], str] = {}
     for row in rows:
-        if isinstance(row, UndecodableLine):
+        if isinstance(row, UnreadableRecord):
             ctx.problem(f"{path}:{row.line}", row.reason)
             continue
         where = f"{path}:{row.line}"

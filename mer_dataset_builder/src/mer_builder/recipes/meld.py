@@ -6,7 +6,8 @@ The official splits (train 9,989 / dev 1,109 / test 2,610 rows) are kept: train 
 dev -> val, test -> test (the `testB` group).
 
 Native layout (the contents of the official `MELD.Raw.tar.gz`, whose inner `train.tar.gz`,
-`dev.tar.gz` and `test.tar.gz` hold the clip folders), under `--raw_dir`:
+`dev.tar.gz` and `test.tar.gz` hold the clip folders), under `--raw_dir` as `MELD/` or as the
+tarball unpacks, `MELD.Raw/`; inner archives still packed beside the CSVs are unpacked on first parse:
 
     MELD/train_sent_emo.csv   MELD/train_splits/dia{D}_utt{U}.mp4
     MELD/dev_sent_emo.csv     MELD/dev_splits_complete/dia{D}_utt{U}.mp4
@@ -38,7 +39,7 @@ from pathlib import Path
 from ..download import COMPLETED_MARKER, DownloadError, extract_archive, fetch
 from ..fsutil import atomic_write_bytes
 from ..manifest import CORPORA
-from ..textio import UndecodableLine, csv_rows
+from ..textio import UnreadableRecord, csv_rows
 from .common import ParseContext, Utterance
 from .layout import find_corpus_dir, find_under, is_junk
 
@@ -46,6 +47,8 @@ NAME = "meld"
 CORPUS = CORPORA[NAME]
 FOLDER = "MELD"
 LANGUAGE = "en"
+LICENCE = "GPL-3.0 (declare-lab/MELD); clips from the Friends TV series"
+ARCHIVE_FOLDERS: tuple[str, ...] = ("MELD.Raw",)
 URL = "http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz"
 ARCHIVE_NAME = "MELD.Raw.tar.gz"
 # The authors publish no checksum for MELD.Raw.tar.gz, so none is recorded (never an invented one).
@@ -103,7 +106,7 @@ def _has_csvs(folder: Path) -> bool:
 
 def locate(raw_dir: Path | str) -> Path:
     """The MELD folder: the three CSVs are required; clip folders may be absent (every clip then is missing)."""
-    return find_corpus_dir(raw_dir, CORPUS, FOLDER, _has_csvs, EXPECTED)
+    return find_corpus_dir(raw_dir, CORPUS, FOLDER, _has_csvs, EXPECTED, ARCHIVE_FOLDERS)
 
 
 def _placed_marker(corpus: Path, split: MeldSplit) -> Path:
@@ -124,6 +127,27 @@ def _move_files(source: Path, target: Path) -> None:
         item.replace(target / item.name)
 
 
+def _place_clips(corpus: Path, split: MeldSplit, inner: Path, staging: Path, force: bool = False) -> None:
+    """Unpack a split's inner archive (`train.tar.gz`) under `staging` and move its clips into `corpus/<clips>/`."""
+    unpacked = extract_archive(inner, staging / f"{split.official}.unpacked", force=force)
+    found = find_under(unpacked, split.clips, want_dir=True)
+    if found is None:
+        raise DownloadError(f"{inner}: unpacked, but no {split.clips}/ folder came out of it")
+    _move_files(found, corpus / split.clips)
+    _placed_marker(corpus, split).write_text("ok\n")
+
+
+def unpack_inner_archives(corpus: Path, ctx: ParseContext) -> None:
+    """`MELD.Raw/` as the outer tarball unpacks: the clip folders are still packed beside the CSVs; unpack them."""
+    for split in SPLITS:
+        inner = corpus / split.archive
+        if inner.is_file() and not _placed_marker(corpus, split).exists():
+            try:
+                _place_clips(corpus, split, inner, corpus / STAGING)
+            except DownloadError as exc:
+                ctx.problem(inner, str(exc).removeprefix(f"{inner}: "))
+
+
 def download(raw_dir: Path | str, force: bool = False) -> Path:
     """Fetch MELD.Raw.tar.gz into `raw_dir/MELD/` and lay out its CSVs and inner clip archives there.
 
@@ -138,17 +162,11 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
     archive = fetch(URL, corpus / ARCHIVE_NAME, sha256=ARCHIVE_SHA256, force=force)
     staging = extract_archive(archive, corpus / STAGING, force=force)
     for split in SPLITS:
-        clips, placed = corpus / split.clips, _placed_marker(corpus, split)
-        if not placed.exists() or force:
+        if not _placed_marker(corpus, split).exists() or force:
             inner = find_under(staging, split.archive, want_dir=False)
             if inner is None:
                 raise DownloadError(f"{archive}: no {split.archive} inside; expected it to hold {split.clips}/")
-            unpacked = extract_archive(inner, staging / f"{split.official}.unpacked", force=force)
-            found = find_under(unpacked, split.clips, want_dir=True)
-            if found is None:
-                raise DownloadError(f"{inner}: unpacked, but no {split.clips}/ folder came out of it")
-            _move_files(found, clips)
-            placed.write_text("ok\n")
+            _place_clips(corpus, split, inner, staging, force)
         target = corpus / split.csv
         if not target.is_file() or force:
             found = find_under(staging, split.csv, want_dir=False)
@@ -156,6 +174,9 @@ def download(raw_dir: Path | str, force: bool = False) -> Path:
                 raise DownloadError(f"{archive}: no {split.csv} inside")
             atomic_write_bytes(target, found.read_bytes())
     return corpus
+
+
+UTF8_HINT = "MELD's CSVs are UTF-8"
 
 
 def _rows(csv_path: Path, ctx: ParseContext) -> Iterator[tuple[int, dict[str, str]]]:
@@ -166,16 +187,16 @@ def _rows(csv_path: Path, ctx: ParseContext) -> Iterator[tuple[int, dict[str, st
         return
     rows = csv_rows(csv_path)
     header = next(rows, None)
-    if isinstance(header, UndecodableLine):
-        ctx.problem(f"{csv_path}:{header.line}", f"{header.reason}; MELD's CSVs are UTF-8")
+    if isinstance(header, UnreadableRecord):
+        ctx.problem(f"{csv_path}:{header.line}", header.describe(UTF8_HINT))
         return
     cells = [cell.strip() for cell in header.cells] if header else []
     if tuple(cells) != CSV_HEADER:
         ctx.problem(csv_path, f"header {cells} is not MELD's {list(CSV_HEADER)}")
         return
     for row in rows:
-        if isinstance(row, UndecodableLine):
-            ctx.problem(f"{csv_path}:{row.line}", f"{row.reason}; MELD's CSVs are UTF-8")
+        if isinstance(row, UnreadableRecord):
+            ctx.problem(f"{csv_path}:{row.line}", row.describe(UTF8_HINT))
         elif not any(cell.strip() for cell in row.cells):
             continue
         elif len(row.cells) != len(CSV_HEADER):
@@ -255,6 +276,10 @@ def _parse_split(corpus_dir: Path, split: MeldSplit, ctx: ParseContext) -> Itera
 
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
-    """Every labelled row of the three CSVs; `source` is the split's own clip (possibly missing)."""
+    """Every labelled row of the three CSVs; `source` is the split's own clip (possibly missing).
+
+    Inner archives still packed beside the CSVs (`train.tar.gz`, as in `MELD.Raw/`) are unpacked first.
+    """
+    unpack_inner_archives(Path(corpus_dir), ctx)
     for split in SPLITS:
         yield from _parse_split(Path(corpus_dir), split, ctx)

@@ -33,6 +33,9 @@ NAME = "ravdess"
 CORPUS = CORPORA[NAME]
 FOLDER = "RAVDESS"
 LANGUAGE = "en"
+LICENCE = "CC BY-NC-SA 4.0"
+# The folder Audio_Speech_Actors_01-24.zip is usually unpacked into (the zip itself holds Actor_XX/ only).
+ARCHIVE_FOLDERS: tuple[str, ...] = ("Audio_Speech_Actors_01-24",)
 
 ARCHIVE = "Audio_Speech_Actors_01-24.zip"
 URL = f"https://zenodo.org/records/1188976/files/{ARCHIVE}?download=1"
@@ -131,7 +134,12 @@ def _actor_folders(path: Path) -> list[Path]:
 
 def locate(raw_dir: Path | str) -> Path:
     return find_corpus_dir(
-        raw_dir, CORPUS, FOLDER, lambda p: bool(_actor_folders(p)), "Actor_XX/03-01-EE-II-SS-RR-AA.wav folders"
+        raw_dir,
+        CORPUS,
+        FOLDER,
+        lambda p: bool(_actor_folders(p)),
+        "Actor_XX/03-01-EE-II-SS-RR-AA.wav folders",
+        ARCHIVE_FOLDERS,
     )
 
 
