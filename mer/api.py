@@ -213,7 +213,7 @@ def evaluate(
     from .device import resolve_device
     from .evaluation import EVAL_FILES, evaluate_checkpoint
     from .features.store import open_feature_store
-    from .training.checkpoint import load_checkpoint
+    from .training.checkpoint import checkpoint_label_type, load_checkpoint
 
     checkpoint_path = Path(checkpoint)
     loaded = load_checkpoint(checkpoint_path)
@@ -232,7 +232,7 @@ def evaluate(
     source = Path(settings["data"]["eval_dir"])
     return evaluate_checkpoint(
         loaded,
-        open_feature_store(source),
+        open_feature_store(source, checkpoint_label_type(loaded)),
         output_dir,
         name or source.name,
         str(checkpoint_path.resolve()),
@@ -270,7 +270,7 @@ def evaluate_finetuned(
     from .finetune.model import specs_from_info
     from .finetune.pipeline import prepare_inputs, text_inputs_from
     from .protocols import ProtocolError
-    from .training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint
+    from .training.checkpoint import CheckpointError, checkpoint_kind, checkpoint_label_type, load_checkpoint
 
     checkpoint_path = Path(checkpoint)
     loaded = load_checkpoint(checkpoint_path)
@@ -295,8 +295,9 @@ def evaluate_finetuned(
     device = resolve_device(settings["training"]["device"])
     info = loaded["finetune"]
     store, row_groups = open_utterances(
-        data["processed_dir"], loaded["modalities"], info["max_audio_s"], data["corpora"], chosen
-    )
+        data["processed_dir"], loaded["modalities"], info["max_audio_s"], data["corpora"], chosen,
+        checkpoint_label_type(loaded),
+    )  # fmt: skip
     prepare_inputs(store, specs_from_info(info), text_inputs_from(info["text_inputs"]), device)
     store.quiet = quiet
     results = {}

@@ -10,7 +10,7 @@
     mer predict ...      predict your own recordings            (predict.py)
     mer results ...      every metrics_eval.json -> one table   (scripts/collect_results.py)
     mer cross-corpus ... LOCO + train-on-A/test-on-B UAR tables (cross_corpus.py)
-    mer demo ...         the whole pipeline on the synthetic demo corpus
+    mer demo ...         the whole pipeline on the synthetic demo corpus; `mer demo --ckpt K`: the web demo
 
 Each subcommand is a `main(argv, prog)` function named by "module:function" and imported only
 when it runs, so `mer --help` starts instantly. A new subcommand is one more `COMMANDS` entry.
@@ -51,7 +51,9 @@ COMMANDS: dict[str, Command] = {
     "cross-corpus": Command(
         "mer.commands:cross_corpus_main", "leave-one-corpus-out and train-on-A/test-on-B UAR tables (md, CSV, PNG)"
     ),
-    "demo": Command("mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus"),
+    "demo": Command(
+        "mer.demo:demo_main", "the whole pipeline on the built-in synthetic demo corpus; with --ckpt K, the web demo"
+    ),
 }
 EXIT_USAGE = 2
 

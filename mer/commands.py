@@ -16,7 +16,7 @@ from mer_builder.fsutil import atomic_write_text
 
 from .config import describe_keys
 from .evaluation import headline
-from .results import collect, csv_table, markdown_table
+from .results import collect, csv_table, list_runs, markdown_table, runs_csv, runs_table
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -154,9 +154,16 @@ def _evaluate(args: argparse.Namespace, finetune_only: bool) -> int:
 
 
 def results_main(argv: Sequence[str] | None = None, prog: str = "collect_results.py") -> int:
-    """`mer results FOLDER [--md F] [--csv F]`: print the table of every evaluation under FOLDER."""
+    """`mer results FOLDER [--md F] [--csv F]`: print the table of every evaluation under FOLDER;
+    `--list`: one line per run folder instead."""
     parser = cli_parser(prog, "Every metrics_eval.json under a folder -> one results table (mean ± std over seeds).")
     parser.add_argument("folder", type=Path, help="searched recursively for metrics_eval.json")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list the run folders instead: name, config hash (the prefix of its hash-named checkpoints), model, "
+        "label type, data, and the best val value of the selection metric (mean ± std over its units)",
+    )
     parser.add_argument("--md", type=Path, help="also write the Markdown table here")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV (means and stds as numbers) here")
     return run_command(parser, argv, _results)
@@ -165,6 +172,8 @@ def results_main(argv: Sequence[str] | None = None, prog: str = "collect_results
 def _results(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise InputError(f"{args.folder}: not a folder (expected one holding metrics_eval.json files)")
+    if args.list:
+        return _list_runs(args)
     rows = collect(args.folder)
     if not rows:
         raise InputError(f"{args.folder}: no metrics_eval.json under it (run train.py or evaluate.py first)")
@@ -214,4 +223,17 @@ def _cross_corpus(args: argparse.Namespace, prog: str, argv: list[str]) -> int:
     out = run_cross_corpus(config, command, quiet=args.quiet)
     print((out / FILES[0]).read_text(encoding="utf-8"))
     print(f"wrote {', '.join(str(out / name) for name in FILES)}")
+    return 0
+
+
+def _list_runs(args: argparse.Namespace) -> int:
+    runs = list_runs(args.folder)
+    if not runs:
+        raise InputError(f"{args.folder}: no run folder under it (none holds config_resolved.yaml; run train.py first)")
+    table = runs_table(runs)
+    print(table, end="")
+    if args.md:
+        atomic_write_text(args.md, table)
+    if args.csv:
+        atomic_write_text(args.csv, runs_csv(runs))
     return 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import Any
 import yaml
 
 from mer_builder.errors import InputError
+from mer_builder.labels import LABEL_TYPES
 from mer_builder.manifest import GROUPS
 
 from .device import DEVICE_PATTERN
@@ -103,6 +106,13 @@ SCHEMA: dict[str, Key] = {
     ),
     "data.corpora": Key(
         None, "list_str", "use only these corpora (dataset names, e.g. [RAVDESS, MELD]); null = all", nullable=True
+    ),
+    "data.label_type": Key(
+        "emotion",
+        "str",
+        "what the model predicts: the 7 emotions, or negative/neutral/positive sentiment (rows without one "
+        "are left out and counted)",
+        choices=LABEL_TYPES,
     ),
     "data.holdout": Key(None, "str", "loco: the one corpus to hold out; null = one fold per corpus", nullable=True),
     "data.loso_val": Key(
@@ -517,6 +527,20 @@ def differing_keys(a: Mapping, b: Mapping, ignore: Iterable[str] = ()) -> list[s
     skip = set(ignore)
     flat_a, flat_b = flatten(a), flatten(b)
     return [k for k in SCHEMA if k not in skip and flat_a.get(k) != flat_b.get(k)]
+
+
+# Keys that do not change what a run trains: where it is written, on what, for how long it may resume to.
+HASH_IGNORES = ("experiment.name", "experiment.output_dir", *RESUME_MAY_DIFFER)
+
+
+def config_hash(config: Mapping, length: int = 8) -> str:
+    """A short hash of what a run trains (data, model, training settings): the keys that differ from their
+    defaults, outside `HASH_IGNORES`. The same experiment under another run name or output folder, resumed
+    with more epochs, or read from a saved config that predates a newer key (at its default), keeps its hash."""
+    flat = flatten(config)
+    changed = {k: flat[k] for k in SCHEMA if k in flat and k not in HASH_IGNORES and flat[k] != SCHEMA[k].default}
+    text = json.dumps(changed, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
 def dump(config: Mapping) -> str:

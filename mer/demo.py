@@ -1,4 +1,5 @@
 """`mer demo`: the whole pipeline on the builder's synthetic demo corpus, with no download.
+`mer demo --ckpt K` instead serves the local web demo of trained checkpoints (`mer.prediction.web`).
 
 The same stages as `scripts/run_baseline_at.sh --demo`: write the seven demo corpora in their
 native layouts -> build the manifest -> MFCC + hashed-text features -> memmaps -> train the
@@ -26,6 +27,8 @@ def demo_parser(prog: str = "mer demo") -> argparse.ArgumentParser:
         prog,
         "Run the whole pipeline (build, extract, memmap, train, evaluate, results) on the built-in "
         "synthetic demo corpus: no download, about a minute on 2 CPU cores.",
+        "With --ckpt K (repeatable), serve the local web demo of those checkpoints at http://127.0.0.1:7860 "
+        "instead: `mer demo --ckpt K --help` lists its options (docs/web_demo.md).",
     )
     add_out_dir(parser, "everything goes here", required=False, default=Path("outputs/demo"))
     parser.add_argument(
@@ -45,7 +48,12 @@ def _stage(prog: str, main: Callable[..., int], argv: list[str]) -> int:
 
 
 def demo_main(argv: Sequence[str] | None = None, prog: str = "mer demo") -> int:
-    return run_command(demo_parser(prog), argv, _demo)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(arg == "--ckpt" or arg.startswith("--ckpt=") for arg in args):  # try trained models in the browser
+        from .prediction.web import web_demo_main
+
+        return web_demo_main(args, prog)
+    return run_command(demo_parser(prog), args, _demo)
 
 
 def _demo(args: argparse.Namespace) -> int:

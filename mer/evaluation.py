@@ -20,13 +20,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_write_json, atomic_write_text, csv_text
-from mer_builder.labels import EMOTIONS
+from mer_builder.labels import label_space
 
-from .features.store import FeatureStore
+from .features.store import NO_LABEL, FeatureStore, SubsetStore
 from .inference import predict_logits
 from .metrics import HEADLINE, classification_metrics, cross_entropy
-from .training.checkpoint import CheckpointError, check_store_fits, checkpoint_kind, model_from_checkpoint
+from .training.checkpoint import (
+    CheckpointError,
+    check_store_fits,
+    checkpoint_kind,
+    checkpoint_label_type,
+    model_from_checkpoint,
+)
 from .training.plots import plot_confusion
 
 logger = logging.getLogger(__name__)
@@ -111,8 +118,24 @@ def evaluate_checkpoint(
 ) -> dict:
     """Evaluate a loaded checkpoint on every row of `store` and write the evaluation folder."""
     where = str(info.get("eval_dir", eval_set))
-    if list(checkpoint["labels"]) != list(EMOTIONS):
-        raise CheckpointError(f"{source}: labels {checkpoint['labels']} differ from this mer's label order {EMOTIONS}")
+    label_type = checkpoint_label_type(checkpoint)
+    try:
+        classes = label_space(label_type).classes
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+    if list(checkpoint["labels"]) != list(classes):
+        raise CheckpointError(
+            f"{source}: labels {checkpoint['labels']} differ from this mer's {label_type} label order {classes}"
+        )
+    if store.label_type != label_type:
+        raise CheckpointError(f"{source} predicts {label_type} but {where} was opened with {store.label_type} labels")
+    unlabelled = int((store.labels == NO_LABEL).sum())
+    if unlabelled:
+        labelled = np.flatnonzero(store.labels != NO_LABEL)
+        if not len(labelled):
+            raise InputError(f"{where}: no row has a {label_type} label, which {source} predicts")
+        logger.info("%s: %d rows without a %s label left out", where, unlabelled, label_type)
+        store = SubsetStore(store, labelled)
     store_kind = "finetune" if getattr(store, "kind", "features") != "features" else "features"
     if checkpoint_kind(checkpoint) != store_kind:
         raise CheckpointError(
@@ -152,6 +175,8 @@ def evaluate_checkpoint(
         "model": checkpoint["model_config"]["name"],
         "modalities": list(checkpoint["modalities"]),
         "checkpoint": source,
+        "label_type": label_type,
+        **({"unlabelled_rows": unlabelled} if unlabelled else {}),
         **info,
     }
     return write_evaluation(output_dir, logits, store.labels, store.meta, list(checkpoint["labels"]), provenance)

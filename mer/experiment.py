@@ -33,6 +33,7 @@ from mer_builder.parallel import free_cpus
 from .config import RESUME_MAY_DIFFER, ConfigError, differing_keys, dump
 from .device import resolve_device
 from .evaluation import evaluate_checkpoint, headline
+from .explain.reference import REFERENCE_KEY, training_reference
 from .modalities import modality_names
 from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
@@ -85,7 +86,10 @@ def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool
     frozen encoders attached (fine-tuning)."""
     data_cfg = config["data"]
     if not finetune:
-        return open_features(data_cfg["features_dir"], data_cfg["corpora"])
+        data = open_features(data_cfg["features_dir"], data_cfg["corpora"], data_cfg["label_type"])
+        if data.unlabelled:
+            logger.info("left out for having no %s label: %s", data_cfg["label_type"], data.unlabelled)
+        return data
     from .finetune.inputs import open_utterances
     from .finetune.model import encoder_specs
     from .finetune.pipeline import check_encoders, prepare_inputs, text_inputs_from
@@ -93,7 +97,10 @@ def open_data(config: Mapping, device: torch.device, finetune: bool, quiet: bool
     modalities = modality_names(data_cfg["modalities"])
     specs = encoder_specs(config, modalities)
     check_encoders(specs, modalities)
-    store, groups = open_utterances(data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"])
+    store, groups = open_utterances(
+        data_cfg["processed_dir"], modalities, data_cfg["max_audio_s"], data_cfg["corpora"],
+        label_type=data_cfg["label_type"],
+    )  # fmt: skip
     prepare_inputs(store, specs, text_inputs_from(data_cfg), device)
     store.quiet = quiet
     store.warm_frozen(np.arange(len(store)))
@@ -171,13 +178,16 @@ def _run_locked(
     barrier(dist)  # the others start once the folder is ready (and on --resume read the last.pt files)
 
     for fold in folds:
+        train = data.subset(fold.train)
+        reference = training_reference(data.root, train.meta, context=f"[{fold.name}] ")
+        extras = {} if reference is None else {REFERENCE_KEY: reference}
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
             tracker = RunTracker(config, directory, fold.name, seed) if dist.is_main else None
             trainer = Trainer(
                 config,
                 modalities,
-                data.subset(fold.train),
+                train,
                 data.subset(fold.val),
                 directory,
                 seed,
@@ -185,6 +195,7 @@ def _run_locked(
                 device,
                 quiet,
                 tracker,
+                extras,
                 dist,
             )
             result = trainer.fit(resume=resume)

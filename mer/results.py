@@ -1,13 +1,17 @@
 """Results tables: every `metrics_eval.json` under a folder -> one table, mean ± std across seeds.
 
 Evaluations are grouped by what was run (run name, protocol, fold, evaluated set, model,
-modalities), read from the files themselves rather than from folder names. Within a group
+modalities, label type), read from the files themselves rather than from folder names. Within a group
 each seed counts once. For protocols with folds (LOCO, LOSO) a `mean over folds` row averages
 the per-fold means, with the standard deviation across folds.
+
+`list_runs` is the other view (`mer results --list`): one line per run folder with its config hash (the
+prefix of its hash-named checkpoints), model, data and best validation value, to find runs again.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -16,9 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from mer_builder.fsutil import csv_text
 
-from .metrics import HEADLINE, format_mean_std, summarize
+from .metrics import HEADLINE, format_mean_std, mean_std, summarize
 
 COLUMN_TITLES = {"acc": "acc (WA)", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1", "uar": "UAR"}
 FOLD_MEAN = "mean over folds"
@@ -33,6 +39,7 @@ class ResultRow:
     eval_set: str
     model: str
     modalities: str
+    label_type: str = "emotion"
     seeds: list = field(default_factory=list)
     n: int = 0
     summary: dict = field(default_factory=dict)
@@ -57,6 +64,7 @@ def collect(folder: Path) -> list[ResultRow]:
             str(record.get("eval_set")),
             str(record.get("model")),
             "+".join(m[0].upper() for m in record.get("modalities", [])),
+            str(record.get("label_type", "emotion")),
         )
         seed = record.get("seed")
         if seed in groups[key]:
@@ -81,9 +89,9 @@ def collect(folder: Path) -> list[ResultRow]:
 def _with_fold_means(rows: list[ResultRow]) -> list[ResultRow]:
     by_run: dict[tuple, list[ResultRow]] = defaultdict(list)
     for row in rows:
-        by_run[(row.run, row.protocol, row.model, row.modalities)].append(row)
+        by_run[(row.run, row.protocol, row.model, row.modalities, row.label_type)].append(row)
     out = []
-    for (run, protocol, model, modalities), group in by_run.items():
+    for (run, protocol, model, modalities, label_type), group in by_run.items():
         out.extend(group)
         if protocol in ("loco", "iemocap_loso") and len({r.fold for r in group}) > 1:
             means = [{k: r.summary[k]["mean"] for k in HEADLINE} for r in group]
@@ -95,6 +103,7 @@ def _with_fold_means(rows: list[ResultRow]) -> list[ResultRow]:
                     f"{len(group)} folds",
                     model,
                     modalities,
+                    label_type,
                     seeds=sorted({s for r in group for s in r.seeds}, key=str),
                     n=sum(r.n for r in group),
                     summary=summarize(means),
@@ -104,11 +113,13 @@ def _with_fold_means(rows: list[ResultRow]) -> list[ResultRow]:
 
 
 def markdown_table(rows: Sequence[ResultRow]) -> str:
-    """Percentages, `mean ± std` over seeds (over folds in the fold-mean rows)."""
+    """Percentages, `mean ± std` over seeds (over folds in the fold-mean rows); a label type other than
+    emotion is named beside the evaluated set (`testB (sentiment)`)."""
     header = ["run", "protocol", "fold", "eval set", "model", "mod.", "seeds", "n", *COLUMN_TITLES.values(), "absent"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [r.run, r.protocol, r.fold, r.eval_set, r.model, r.modalities, str(len(r.seeds)), str(r.n)]
+        eval_set = r.eval_set if r.label_type == "emotion" else f"{r.eval_set} ({r.label_type})"
+        cells = [r.run, r.protocol, r.fold, eval_set, r.model, r.modalities, str(len(r.seeds)), str(r.n)]
         cells += [format_mean_std(r.summary[k]["mean"], r.summary[k]["std"], r.summary[k]["n"]) for k in COLUMN_TITLES]
         cells.append(", ".join(r.absent) or "-")
         lines.append("| " + " | ".join(cells) + " |")
@@ -116,7 +127,7 @@ def markdown_table(rows: Sequence[ResultRow]) -> str:
 
 
 def csv_table(rows: Sequence[ResultRow]) -> str:
-    columns = ["run", "protocol", "fold", "eval_set", "model", "modalities", "seeds", "n"]
+    columns = ["run", "protocol", "fold", "eval_set", "model", "modalities", "label_type", "seeds", "n"]
     columns += [f"{k}_{s}" for k in HEADLINE for s in ("mean", "std")] + ["absent"]
     records: list[Mapping] = []
     for r in rows:
@@ -127,6 +138,7 @@ def csv_table(rows: Sequence[ResultRow]) -> str:
             "eval_set": r.eval_set,
             "model": r.model,
             "modalities": r.modalities,
+            "label_type": r.label_type,
             "seeds": " ".join(map(str, r.seeds)),
             "n": r.n,
             "absent": " ".join(r.absent),
@@ -137,3 +149,89 @@ def csv_table(rows: Sequence[ResultRow]) -> str:
             record[f"{k}_std"] = "" if math.isnan(std) else f"{std:.4f}"
         records.append(record)
     return csv_text(records, columns)
+
+
+@dataclass
+class RunSummary:
+    """One run folder for `--list`: what it trained, on which data, and how well it selected on val."""
+
+    run: str
+    config_hash: str
+    model: str
+    modalities: str
+    label_type: str
+    data: str
+    metric: str
+    units: int
+    best: dict = field(default_factory=dict)  # {"mean", "std", "n"} of the best val value per unit
+
+
+def _best_val(path: Path, key: str, maximize: bool) -> float:
+    """The best value of `key` over the epochs of one unit's metrics_val.csv (NaN when it has none)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        values = [float(row[key]) for row in csv.DictReader(handle) if row.get(key) not in (None, "")]
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan
+    return max(values) if maximize else min(values)
+
+
+def list_runs(folder: Path) -> list[RunSummary]:
+    """Every run folder under `folder` (a folder holding config_resolved.yaml), read from its saved config
+    and its units' metrics_val.csv."""
+    from .config import config_hash
+    from .experiment import CONFIG_NAME
+    from .training.early_stopping import METRIC_KEYS
+
+    summaries = []
+    for config_path in sorted(Path(folder).rglob(CONFIG_NAME)):
+        try:
+            config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+            data, metric = config["data"], config["training"]["early_stopping"]["metric"]
+            model = config["model"]["name"]
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            raise ValueError(f"{config_path}: unreadable run config ({type(exc).__name__}: {exc})") from None
+        run_dir = config_path.parent
+        best = [_best_val(p, METRIC_KEYS[metric], metric != "loss") for p in sorted(run_dir.rglob("metrics_val.csv"))]
+        mean, std = mean_std(best)
+        corpora = data.get("corpora")
+        summaries.append(
+            RunSummary(
+                run=str(run_dir.relative_to(folder)) if run_dir != Path(folder) else run_dir.name,
+                config_hash=config_hash(config),
+                model=str(model),
+                modalities="+".join(str(m)[0].upper() for m in data.get("modalities") or []),
+                label_type=str(data.get("label_type", "emotion")),
+                data=str(data.get("features_dir") or data.get("processed_dir"))
+                + (f" [{', '.join(corpora)}]" if corpora else ""),
+                metric=metric,
+                units=len(best),
+                best={"mean": mean, "std": std, "n": len(best)},
+            )
+        )
+    return summaries
+
+
+def runs_table(runs: Sequence[RunSummary]) -> str:
+    """The `--list` view as Markdown: one line per run, its best val metric as mean ± std over its units."""
+    header = ["run", "config", "model", "mod.", "labels", "data", "units", "best val"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in runs:
+        scale = 1.0 if r.metric == "loss" else 100.0
+        digits = 3 if r.metric == "loss" else 1
+        best = f"{r.metric} {format_mean_std(r.best['mean'], r.best['std'], r.best['n'], scale, digits)}"
+        cells = [r.run, r.config_hash, r.model, r.modalities, r.label_type, r.data, str(r.units), best]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def runs_csv(runs: Sequence[RunSummary]) -> str:
+    columns = ["run", "config_hash", "model", "modalities", "label_type", "data", "units", "metric"]
+    records = []
+    for r in runs:
+        record: dict = {k: getattr(r, k) for k in columns}
+        for stat in ("mean", "std"):
+            value = r.best[stat]
+            record[f"best_{stat}"] = "" if math.isnan(value) else f"{value:.4f}"
+        records.append(record)
+    return csv_text(records, [*columns, "best_mean", "best_std"])

@@ -27,6 +27,43 @@ def real_corpus():
     return get
 
 
+@pytest.fixture(scope="session", autouse=True)
+def transcript_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Whisper transcripts made by tests go to a temporary cache, never the user's ~/.cache/mer."""
+    path = tmp_path_factory.mktemp("mer_cache")
+    os.environ["MER_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speak(tmp_path_factory: pytest.TempPathFactory):
+    """Real synthesised speech: `speak(text, name, pitch=50, speed=175, amplitude=100)` writes a 16 kHz mono wav
+    with Debian's espeak-ng (formant synthesis) resampled by sox, and returns its path."""
+    import shutil
+    import subprocess
+
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        reason = f"{' and '.join(missing)} not installed (apt-get install espeak-ng sox; .ci/run installs them)"
+        if os.environ.get("CI"):  # CI must run the speech tests, not skip them
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("speech")
+
+    def make(text: str, name: str, pitch: int = 50, speed: int = 175, amplitude: int = 100) -> Path:
+        raw, out = folder / f"{name}.raw.wav", folder / f"{name}.wav"
+        if not out.exists():
+            subprocess.run(
+                ["espeak-ng", "-v", "en-us", "-p", str(pitch), "-s", str(speed), "-a", str(amplitude), "-w", raw, text],
+                check=True,
+            )
+            subprocess.run(["sox", raw, "-r", "16000", "-c", "1", "-b", "16", out], check=True)
+            raw.unlink()
+        return out
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def demo_features(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A memmap feature root (train/ val/ testA/ testB/) of the builder's demo RAVDESS and MELD, made by the

@@ -21,6 +21,8 @@ utterance (on the centred crop) and kept in memory for every later epoch, fold a
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +34,14 @@ from tqdm import tqdm
 
 from mer_builder import errors
 from mer_builder.audio import TARGET_SR
+from mer_builder.labels import label_space
 from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, read_manifest
 
 from ..features.store import META_FIELDS, Rows, row_labels
 from ..features.text import dialogue_contexts, format_turn
 
 KIND = "utterances"
+logger = logging.getLogger(__name__)
 
 
 class InputError(errors.InputError, ValueError):
@@ -254,9 +258,11 @@ def open_utterances(
     max_audio_s: float,
     corpora: Sequence[str] | None = None,
     groups: Sequence[str] | None = None,
+    label_type: str = "emotion",
 ) -> tuple[UtteranceStore, list[str]]:
-    """The processed folder's manifest (optionally only some corpora and groups) as one store, and each
-    row's group (train, val, testA, testB)."""
+    """The processed folder's manifest (optionally only some corpora and groups) as one store with labels of
+    `label_type`, and each row's group (train, val, testA, testB). Records without a label of that type
+    (RAVDESS has no sentiment) are left out and counted in the log."""
     root = Path(processed_dir)
     manifest = root / MANIFEST_NAME
     if not manifest.is_file():
@@ -273,9 +279,14 @@ def open_utterances(
         records = [r for r in records if r.dataset in corpora]
     if groups:
         records = [r for r in records if r.group in groups]
+    field = label_space(label_type).field
+    unlabelled = Counter(r.dataset for r in records if getattr(r, field, None) is None)
+    if unlabelled:
+        logger.info("%s: left out for having no %s label: %s", manifest, label_type, dict(sorted(unlabelled.items())))
+        records = [r for r in records if getattr(r, field, None) is not None]
     if not records:
         raise InputError(
-            f"{manifest}: no records left after choosing corpora {list(corpora or available)} "
-            f"and groups {list(groups or [])}"
+            f"{manifest}: no records with a {label_type} label left after choosing corpora "
+            f"{list(corpora or available)} and groups {list(groups or [])}"
         )
-    return UtteranceStore(root, records, modalities, max_audio_s), [r.group for r in records]
+    return UtteranceStore(root, records, modalities, max_audio_s, label_type), [r.group for r in records]

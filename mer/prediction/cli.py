@@ -10,10 +10,12 @@ from pathlib import Path
 from mer_builder.cli_common import UsageError, cli_parser, run_command
 from mer_builder.fsutil import atomic_write_text
 
+from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES
 from .inputs import Failure, Transcripts, find_media
 from .outputs import (
     OUTPUT_SUFFIXES,
     display_path,
+    explain_folder,
     format_table,
     format_timeline,
     plot_folder,
@@ -21,6 +23,7 @@ from .outputs import (
     plot_timeline,
     timeline_csv,
     timeline_path,
+    write_explanation,
     write_predictions,
 )
 from .predictor import ENCODER_KINDS, Prediction, Predictor
@@ -40,11 +43,36 @@ def predict_parser(prog: str = "predict.py") -> argparse.ArgumentParser:
         "--transcripts", type=Path, metavar="CSV", help="transcripts: path,text[,speaker,dialogue_id,utterance_index]"
     )
     parser.add_argument("--speaker", help="with --text: the speaker, for models whose text features name speakers")
+    parser.add_argument(
+        "--transcribe",
+        choices=TRANSCRIBE_MODES,
+        default="auto",
+        help="run Whisper on inputs without a transcript when the model reads text (auto), on every input "
+        "(always; not with --text/--transcripts), or never",
+    )
+    parser.add_argument(
+        "--whisper",
+        default=DEFAULT_WHISPER,
+        metavar="MODEL",
+        help="speech recogniser: packaged:whisper-tiny.en (offline, English), a CTranslate2 Whisper folder, "
+        "or a faster-whisper model name such as small",
+    )
+    parser.add_argument("--language", help="language of the speech for --whisper (ISO code; default: detect)")
+    parser.add_argument(
+        "--transcript_cache", type=Path, metavar="DIR", help="keep transcripts here (default: ~/.cache/mer/transcripts)"
+    )
     parser.add_argument("--output", type=Path, help="write predictions to this .csv or .jsonl (default: print a table)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--window_s", type=float, help="also predict windows of this many seconds (a timeline)")
     parser.add_argument("--hop_s", type=float, help="seconds between window starts (default: --window_s)")
     parser.add_argument("--plot", action="store_true", help="draw each timeline as a PNG beside --output")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="explain each prediction: modality shares (gates, occlusion), word effects, acoustic cues against the "
+        "training set's neutral class, one sentence; with --output also a JSON and a PNG card per input in "
+        "<output stem>.explain/ (see docs/explain.md)",
+    )
     parser.add_argument("--batch_size", type=int, default=16, help="files (or windows) per batch")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     parser.add_argument(
@@ -60,6 +88,8 @@ def predict_parser(prog: str = "predict.py") -> argparse.ArgumentParser:
 def _check_usage(args: argparse.Namespace) -> None:
     if args.speaker is not None and args.text is None:
         raise UsageError("--speaker goes with --text")
+    if args.transcribe == "always" and (args.text is not None or args.transcripts is not None):
+        raise UsageError("--transcribe always transcribes every input; it does not go with --text or --transcripts")
     if not args.inputs and args.transcripts is None:
         raise UsageError("give at least one INPUT (a media file or folder), or --transcripts CSV")
     if args.output is not None and args.output.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -87,6 +117,9 @@ def _refuse_existing_outputs(args: argparse.Namespace, media: list[Path]) -> Non
         targets.append(timeline_path(args.output))
     if args.plot:
         targets += [plot_folder(args.output) / name for name in plot_names(media)]
+    if args.explain:
+        stems = [Path(name).stem for name in plot_names(media)]
+        targets += [explain_folder(args.output) / f"{stem}{suffix}" for stem in stems for suffix in (".json", ".png")]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not args.overwrite:
         shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
@@ -111,10 +144,13 @@ def _texts(args: argparse.Namespace, transcripts: Transcripts | None, media: lis
     }
 
 
-def _describe(predictor: Predictor) -> str:
+def _describe(predictor: Predictor, transcribe: str) -> str:
     used = ", ".join(f"{m} {name}" for m, name in predictor.encoder_names() if m in predictor.modalities)
-    missing_text = "can" if predictor.can_skip_text else "cannot"
-    note = f"; {missing_text} predict without a transcript" if predictor.uses_text else ""
+    note = ""
+    if predictor.uses_text:
+        note = f"; {'can' if predictor.can_skip_text else 'cannot'} predict without a transcript"
+        if transcribe != "never":
+            note += "; Whisper transcribes inputs that have none"
     return (
         f"model: {predictor.checkpoint_info['model']} over {'+'.join(predictor.modalities)} "
         f"({used}){note}; device {predictor.device}"
@@ -130,6 +166,11 @@ def _report(results: list[Prediction], failures: list[Failure], args: argparse.N
             if r.timeline:
                 print(f"\n{display_path(r.path)}: {len(r.timeline)} windows")
                 print(format_timeline(r, labels))
+        for r in ok:
+            if r.transcript_source == "whisper":
+                print(f"transcript (whisper): {display_path(r.path)}: {r.transcript}")
+            if r.explanation is not None:
+                print(f"explanation: {display_path(r.path)}: {r.explanation.sentence}")
     for r in results:
         for note in r.notes:
             print(f"note: {display_path(r.path)}: {note}", file=sys.stderr)
@@ -175,10 +216,24 @@ def _predict(args: argparse.Namespace) -> int:
             f"--text gives one transcript, but the inputs hold {len(media)} media files; use --transcripts"
         )
     _refuse_existing_outputs(args, media)
-    predictor = Predictor.from_checkpoint(args.ckpt, args.device, args.batch_size, encoders, args.quiet)
-    print(_describe(predictor), file=sys.stderr)
-    results = predictor.predict(
-        media, window_s=args.window_s, hop_s=args.hop_s, **_texts(args, transcripts, media, predictor)
+    predictor = Predictor.from_checkpoint(
+        args.ckpt,
+        args.device,
+        args.batch_size,
+        encoders,
+        args.quiet,
+        whisper=args.whisper,
+        language=args.language,
+        transcript_cache=args.transcript_cache,
+    )
+    print(_describe(predictor, args.transcribe), file=sys.stderr)
+    run = predictor.explain if args.explain else predictor.predict
+    results = run(
+        media,
+        window_s=args.window_s,
+        hop_s=args.hop_s,
+        transcribe=args.transcribe,
+        **_texts(args, transcripts, media, predictor),
     )
     failed_rows = [Prediction(f.path, error=f.reason) for f in failures]
     if args.output is not None:
@@ -189,5 +244,9 @@ def _predict(args: argparse.Namespace) -> int:
             for result, name in zip(results, plot_names(media), strict=True):
                 if result.timeline:
                     plot_timeline(result, predictor.labels, plot_folder(args.output) / name)
+        if args.explain:
+            for result, name in zip(results, plot_names(media), strict=True):
+                if result.explanation is not None:
+                    write_explanation(result, explain_folder(args.output), Path(name).stem)
     _report(results, failures, args, predictor.labels)
     return 1 if failures or any(not r.ok for r in results) else 0

@@ -3,12 +3,16 @@
 Files (probabilities with 6 decimals, in the checkpoint's label order):
 
     predictions CSV   path, status (ok | failed), label, p_<class> for every class, modalities
-                      (the ones actually used, joined by "+"), duration_s, windows, notes, error
+                      (the ones actually used, joined by "+"), duration_s, windows, transcript,
+                      transcript_source (given | whisper), notes, error
     predictions JSONL one object per input: path, status, label, probabilities {class: p},
-                      modalities [...], duration_s, timeline [{start_s, end_s, label, probabilities}],
-                      notes [...], error
-    timeline CSV      path, start_s, end_s, label, p_<class> for every class; one row per window
+                      modalities [...], duration_s, transcript, transcript_source,
+                      timeline [{start_s, end_s, label, probabilities, transcript}], notes [...], error
+    timeline CSV      path, start_s, end_s, label, p_<class> for every class, transcript (the words
+                      Whisper timed inside the window); one row per window
     timeline PNG      class probabilities over time (stacked) with the predicted label of each window above
+    explanations      with --explain: `explanation` (the sentence) in the CSV, the whole explanation object in
+                      the JSONL, and <output stem>.explain/<input name>.json + .png (the card) per input
 
 Every file is written atomically (`mer_builder.fsutil`).
 """
@@ -40,6 +44,7 @@ def _status(result: Prediction) -> str:
 
 
 def predictions_csv(results: Sequence[Prediction], labels: Sequence[str]) -> str:
+    explained = any(r.explanation is not None for r in results)
     rows = [
         {
             "path": r.path,
@@ -49,13 +54,17 @@ def predictions_csv(results: Sequence[Prediction], labels: Sequence[str]) -> str
             "modalities": "+".join(r.modalities),
             "duration_s": "" if r.duration_s is None else f"{r.duration_s:.3f}",
             "windows": len(r.timeline) or "",
+            "transcript": r.transcript or "",
+            "transcript_source": r.transcript_source or "",
+            "explanation": r.explanation.sentence if r.explanation else "",
             "notes": "; ".join(r.notes),
             "error": r.error or "",
         }
         for r in results
     ]
     columns = ["path", "status", "label", *_probability_columns(labels), "modalities", "duration_s", "windows"]
-    return csv_text(rows, [*columns, "notes", "error"])
+    columns += ["transcript", "transcript_source", *(["explanation"] if explained else []), "notes", "error"]
+    return csv_text(rows, columns)
 
 
 def predictions_jsonl(results: Sequence[Prediction]) -> str:
@@ -77,11 +86,12 @@ def timeline_csv(results: Sequence[Prediction], labels: Sequence[str]) -> str:
             "end_s": f"{w.end_s:.3f}",
             "label": w.label,
             **{f"p_{k}": f"{w.probabilities[k]:.6f}" for k in labels},
+            "transcript": w.transcript or "",
         }
         for r in results
         for w in r.timeline
     ]
-    return csv_text(rows, ["path", "start_s", "end_s", "label", *_probability_columns(labels)])
+    return csv_text(rows, ["path", "start_s", "end_s", "label", *_probability_columns(labels), "transcript"])
 
 
 def write_predictions(path: Path, results: Sequence[Prediction], labels: Sequence[str]) -> None:
@@ -96,6 +106,20 @@ def timeline_path(output: Path) -> Path:
 
 def plot_folder(output: Path) -> Path:
     return output.with_name(f"{output.stem}.timeline")
+
+
+def explain_folder(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.explain")
+
+
+def write_explanation(result: Prediction, folder: Path, name: str) -> None:
+    """<name>.json (the explanation with the prediction's label, probabilities and transcript) and <name>.png."""
+    from ..explain.card import draw_card
+
+    data = {k: v for k, v in result.to_dict().items() if k in ("path", "label", "probabilities", "transcript")}
+    data["explanation"] = result.explanation.to_dict()
+    atomic_write_text(folder / f"{name}.json", json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    draw_card(result.explanation, Path(result.path).name, folder / f"{name}.png")
 
 
 def plot_names(paths: Sequence[Path]) -> list[str]:

@@ -9,9 +9,12 @@ The features are rebuilt from the checkpoint's `feature_config` with `FeaturePip
 code path that made the training features, so a file predicted here gets the numbers the same
 utterance had in training. Missing modalities follow how the model was trained:
 
-* no transcript: the text modality is masked out (the models route around it, as in modality
-  dropout) when the model was trained with `training.modality_dropout > 0`; a model trained
-  without it cannot do without text, so that is an error. A model without text ignores any.
+* no transcript: by default (`transcribe="auto"`) Whisper transcribes the file when the model
+  reads text (`mer.transcription`; the packaged tiny.en runs offline), and with word timestamps
+  each timeline window gets the words it covers. With `transcribe="never"` the text modality is
+  masked out (the models route around it, as in modality dropout) when the model was trained
+  with `training.modality_dropout > 0`; a model trained without it cannot do without text, so
+  that is an error. A model without text ignores any.
 * video: a video file's audio track is always used; its faces are used when the model takes
   video. An audio file, or a video without a face, gets the zero face vector that the training
   features gave clips without video or without a face.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,12 +38,15 @@ from tqdm import tqdm
 from mer_builder.audio import CONTAINER_SUFFIXES, AudioDecodeError, conform_samples
 from mer_builder.errors import InputError
 
+from ..explain.explainer import Explainer, ExplainInput, Explanation
+from ..explain.reference import REFERENCE_KEY
 from ..features.config import FeatureConfigError
 from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
 from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
+from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES, Transcriber, Transcript, TranscriptionError, file_sha256
 
 T = TypeVar("T")
 AUDIO_ONLY_CONTAINERS = frozenset({".m4a", ".aac"})
@@ -62,6 +68,7 @@ class WindowPrediction:
     end_s: float
     label: str
     probabilities: dict[str, float]
+    transcript: str | None = None  # the words Whisper timed inside this window (machine transcripts only)
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,12 @@ class Prediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     modalities: tuple[str, ...] = ()
     duration_s: float | None = None
+    transcript: str | None = None
+    transcript_source: str | None = None  # "given" (texts=...) or "whisper"; None: no transcript
     timeline: tuple[WindowPrediction, ...] = ()
     notes: tuple[str, ...] = ()
     error: str | None = None
+    explanation: Explanation | None = None  # from Predictor.explain
 
     @property
     def ok(self) -> bool:
@@ -88,6 +98,7 @@ class Prediction:
             list(self.notes),
             list(data["timeline"]),
         )
+        data["explanation"] = None if self.explanation is None else self.explanation.to_dict()
         return data
 
 
@@ -102,6 +113,8 @@ class _Input:
     context: tuple[Turn, ...]
     samples: np.ndarray | None = None  # an in-memory waveform given instead of a file
     sample_rate: int | None = None
+    transcribe: bool = False
+    transcript: Transcript | None = None
     waveform: np.ndarray | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
     used: list[str] = field(default_factory=list)  # text and video, once their features are in
@@ -120,9 +133,14 @@ class Predictor:
         batch_size: int = 16,
         encoders: Mapping[str, str] | None = None,
         quiet: bool = True,
+        whisper: str = DEFAULT_WHISPER,
+        language: str | None = None,
+        transcript_cache: Path | str | None = None,
     ):
         """`encoders` points a pretrained part of the feature config at another copy of the same model
-        ({"audio" | "text" | "video" | "face_detector": folder or hub id}), e.g. a folder on this machine."""
+        ({"audio" | "text" | "video" | "face_detector": folder or hub id}), e.g. a folder on this machine.
+        `whisper` and `language` choose the speech recogniser for files without a transcript (see
+        `mer.transcription`); `transcript_cache` is the folder its transcripts are kept in."""
         if batch_size < 1:
             raise PredictionError(f"batch size must be at least 1, got {batch_size}")
         self.source, self.batch_size, self.quiet = source, batch_size, quiet
@@ -146,6 +164,8 @@ class Predictor:
             self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
             self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
             self.max_audio_s = None
+        self.transcriber = Transcriber(whisper, language, self.device, transcript_cache)
+        self.acoustic_reference: dict | None = checkpoint.get(REFERENCE_KEY)
         self.checkpoint_info = {k: checkpoint.get(k) for k in ("fold", "seed", "epoch")}
         self.checkpoint_info["model"] = checkpoint["model_config"].get("name")
 
@@ -157,13 +177,15 @@ class Predictor:
         batch_size: int = 16,
         encoders: Mapping[str, str] | None = None,
         quiet: bool = True,
+        **transcription: Any,
     ) -> Predictor:
-        """Load `checkpoints/best.pt` of a training run (weights-only: opening it runs no code)."""
+        """Load `checkpoints/best.pt` of a training run (weights-only: opening it runs no code).
+        `transcription`: `whisper`, `language`, `transcript_cache`, as for the constructor."""
         try:
             checkpoint = load_checkpoint(path)
         except CheckpointError as exc:
             raise PredictionError(str(exc)) from None
-        return cls(checkpoint, str(path), device, batch_size, encoders, quiet)
+        return cls(checkpoint, str(path), device, batch_size, encoders, quiet, **transcription)
 
     @property
     def can_skip_text(self) -> bool:
@@ -201,6 +223,7 @@ class Predictor:
         window_s: float | None = None,
         hop_s: float | None = None,
         sample_rate: int | None = None,
+        transcribe: str = "auto",
     ) -> list[Prediction]:
         """One `Prediction` per input, in order. An input is a media file's path, or a waveform as a numpy
         array ((n,) or (n, channels)) whose `sample_rate` must then be given; its result's `path` reads
@@ -208,7 +231,41 @@ class Predictor:
         `speakers` and `contexts` (earlier (speaker, text) turns, oldest first) matter when the
         model's features use them. With `window_s`, each file is also cut into windows of that
         length every `hop_s` seconds (default: `window_s`) and `timeline` holds one prediction per
-        window; the file's probabilities are then the mean over its windows."""
+        window; the file's probabilities are then the mean over its windows.
+
+        `transcribe`: "auto" runs Whisper on the inputs without a transcript when the model reads
+        text; "always" on every input (then `texts` must not be given); "never" not at all."""
+        return self._run(paths, texts, speakers, contexts, window_s, hop_s, sample_rate, transcribe, explain=False)
+
+    def explain(
+        self,
+        paths: Sequence[Path | str | np.ndarray],
+        texts: Sequence[str | None] | None = None,
+        speakers: Sequence[str | None] | None = None,
+        contexts: Sequence[Sequence[Turn]] | None = None,
+        window_s: float | None = None,
+        hop_s: float | None = None,
+        sample_rate: int | None = None,
+        transcribe: str = "auto",
+    ) -> list[Prediction]:
+        """`predict`, with each predicted input's `explanation` (`mer.explain.explainer.Explanation`): the share of
+        each modality (fusion gates and occlusion), the effect of each word of the transcript, the acoustic cues
+        against the training set's neutral class, and a sentence built from those. The explanation is of the
+        whole input, also when a timeline is asked for."""
+        return self._run(paths, texts, speakers, contexts, window_s, hop_s, sample_rate, transcribe, explain=True)
+
+    def _run(
+        self,
+        paths: Sequence[Path | str | np.ndarray],
+        texts: Sequence[str | None] | None,
+        speakers: Sequence[str | None] | None,
+        contexts: Sequence[Sequence[Turn]] | None,
+        window_s: float | None,
+        hop_s: float | None,
+        sample_rate: int | None,
+        transcribe: str,
+        explain: bool,
+    ) -> list[Prediction]:
         n = len(paths)
         arrays = {i: p for i, p in enumerate(paths) if isinstance(p, np.ndarray)}
         if arrays and sample_rate is None:
@@ -216,28 +273,35 @@ class Predictor:
         texts, speakers = _per_input(texts, n, "texts"), _per_input(speakers, n, "speakers")
         contexts = _per_input(contexts, n, "contexts")
         window, hop = _window_lengths(window_s, hop_s, self.pipeline.config.sample_rate)
-        if self.uses_text and not self.can_skip_text and all(t is None for t in texts):
-            raise PredictionError(self._needs_text(f"for any of the {n} inputs"))
+        if transcribe not in TRANSCRIBE_MODES:
+            raise PredictionError(f"transcribe must be one of {TRANSCRIBE_MODES}, got {transcribe!r}")
+        if transcribe == "always" and any(t is not None for t in texts):
+            raise PredictionError("transcribe='always' transcribes every input: give no transcripts with it")
+        if transcribe == "never" and self.uses_text and not self.can_skip_text and all(t is None for t in texts):
+            raise PredictionError(self._needs_text(f"no transcript for any of the {n} inputs"))
         items = [
             _Input(i, Path(f"<array {i}>" if i in arrays else p), (t or "").strip() or None, s, tuple(c or ()))  # type: ignore[arg-type]
             for i, (p, t, s, c) in enumerate(zip(paths, texts, speakers, contexts, strict=True))
         ]
         for i, samples in arrays.items():
             items[i].samples, items[i].sample_rate = samples, sample_rate
+        for item in items:
+            item.transcribe = transcribe == "always" or (transcribe == "auto" and item.text is None and self.uses_text)
         results: list[Prediction | None] = [None] * n
         with tqdm(total=n, desc="predict", unit="file", disable=self.quiet) as bar:
             for batch in self._decoded_batches(items, window, hop):
-                for item, prediction in self._predict_batch(batch, window is not None):
+                for item, prediction in self._predict_batch(batch, window is not None, explain):
                     results[item.index] = prediction
                 bar.update(len(batch))
         return [r for r in results if r is not None]
 
-    def _needs_text(self, subject: str) -> str:
+    def _needs_text(self, subject: str, heard_nothing: bool = False) -> str:
+        whisper = "" if heard_nothing else " or let Whisper transcribe it (--transcribe auto)"
         return (
-            f"no transcript {subject}, but the model in {self.source} needs text ({'+'.join(self.modalities)}, "
+            f"{subject}, but the model in {self.source} needs text ({'+'.join(self.modalities)}, "
             "trained without modality dropout, so it cannot predict from audio alone); give a transcript "
-            "(--text, --transcripts, or texts=[...]), or use a model trained with training.modality_dropout > 0 "
-            "or on audio only"
+            f"(--text, --transcripts, or texts=[...]){whisper}, or use a model trained with "
+            "training.modality_dropout > 0 or on audio only"
         )
 
     def _decoded_batches(self, items: list[_Input], window: int | None, hop: int | None) -> Iterator[list[_Input]]:
@@ -256,8 +320,8 @@ class Predictor:
             yield batch
 
     def _decode(self, item: _Input, window: int | None, hop: int | None) -> None:
-        if self.uses_text and item.text is None and not self.can_skip_text:
-            item.error = self._needs_text("for this file")
+        if self.uses_text and item.text is None and not self.can_skip_text and not item.transcribe:
+            item.error = self._needs_text("no transcript for this file")
             return
         if item.samples is None and item.path.is_dir():
             item.error = "is a folder: give media files (mer.prediction.find_media lists the ones in a folder)"
@@ -279,10 +343,34 @@ class Predictor:
             )
         if float(np.abs(item.waveform).max()) < SILENCE_PEAK:
             item.notes.append("the audio is silent (peak below -80 dBFS): the prediction says nothing about speech")
+        if item.transcribe:
+            self._transcribe(item)
         if item.text is not None and not self.uses_text:
             item.notes.append("transcript not used: the model takes no text")
 
-    def _predict_batch(self, batch: list[_Input], windowed: bool) -> Iterator[tuple[_Input, Prediction]]:
+    def _transcribe(self, item: _Input) -> None:
+        """Whisper's transcript (with word times) becomes the input's text; a model that cannot load stops the run."""
+        try:
+            item.transcript = self.transcriber.transcribe(
+                item.waveform,
+                self.pipeline.config.sample_rate,
+                None if item.samples is not None else file_sha256(item.path),  # an array is keyed by its samples
+            )
+        except TranscriptionError as exc:
+            raise PredictionError(str(exc)) from None
+        except Exception as exc:
+            item.error = f"transcription failed: {type(exc).__name__}: {exc}"
+            return
+        item.text = item.transcript.text or None
+        if item.text is None and self.uses_text:
+            if not self.can_skip_text:
+                item.error = self._needs_text("Whisper heard no words in this file", heard_nothing=True)
+            else:
+                item.notes.append("Whisper heard no words: predicted without text")
+
+    def _predict_batch(
+        self, batch: list[_Input], windowed: bool, explain: bool = False
+    ) -> Iterator[tuple[_Input, Prediction]]:
         """Features of every window (or whole file) of the batch, one forward pass per `batch_size` rows."""
         segments = [(item, a, b) for item in batch if not item.error for a, b in item.spans]
         features: dict[str, list[np.ndarray | None]] = {}
@@ -296,37 +384,79 @@ class Predictor:
                 if isinstance(vector, Exception) and not item.error:
                     item.error = f"audio features failed: {_reason(vector, item.path)}"
             features["audio"] = [None if isinstance(v, Exception) else v for v in audio]
-        for modality, vectors in (("text", self._text_vectors), ("video", self._video_vectors)):
-            if modality in self.modalities:
-                by_item = vectors([item for item in batch if not item.error])
-                features[modality] = [by_item.get(item.index) for item, _, _ in segments]
+        if "text" in self.modalities:
+            features["text"] = self._text_vectors(segments)
+        if "video" in self.modalities:
+            by_item = self._video_vectors([item for item in batch if not item.error])
+            features["video"] = [by_item.get(item.index) for item, _, _ in segments]
 
         live = [k for k, (item, _, _) in enumerate(segments) if not item.error]
-        probabilities = self._forward({m: [v[k] for k in live] for m, v in features.items()}) if live else []
+        probabilities = self.class_probabilities({m: [v[k] for k in live] for m, v in features.items()}) if live else []
         rows = dict(zip(live, probabilities, strict=True))
         for item in batch:
             if item.error:
                 yield item, Prediction(str(item.path), notes=tuple(item.notes), error=item.error)
             else:
                 own = [(a, b, rows[k]) for k, (owner, a, b) in enumerate(segments) if owner is item]
-                yield item, self._prediction(item, own, windowed)
+                prediction = self._prediction(item, own, windowed)
+                if explain:
+                    first = next(k for k, (owner, _, _) in enumerate(segments) if owner is item)
+                    whole = {m: v[first] for m, v in features.items()} if len(item.spans) == 1 else None
+                    prediction = replace(prediction, explanation=self._explanation(item, whole))
+                yield item, prediction
 
-    def _text_vectors(self, items: list[_Input]) -> dict[int, np.ndarray]:
-        """The text vector of every input with a transcript; the ones without get none (masked out)."""
-        given = [item for item in items if item.text is not None]
+    def _explanation(self, item: _Input, features: dict[str, np.ndarray | None] | None) -> Explanation:
+        """The explanation of one whole input; `features` are its whole-input vectors (None: compute them, as
+        for an input that was cut into windows)."""
+        if features is None:
+            features = {}
+            if "audio" in self.modalities:
+                features["audio"] = self.pipeline.audio_features([item.waveform])[0]
+            if "text" in self.modalities:
+                features["text"] = self._text_vectors([(item, 0, len(item.waveform))])[0]
+            if "video" in self.modalities:
+                features["video"] = self._video_vectors([item]).get(item.index)
+        whole = ExplainInput(item.waveform, features, item.text, item.speaker, item.context)
+        explanation = Explainer(self).explain(whole)
+        if len(item.spans) > 1:
+            note = "explains the whole recording as one input; the file's label is the mean over its timeline windows"
+            explanation = replace(explanation, notes=(*explanation.notes, note))
+        return explanation
+
+    def _segment_text(self, item: _Input, start: int, end: int) -> str | None:
+        """A window's transcript: the words Whisper timed inside it, else the whole file's (given texts have no
+        times). A window without words has no text, unless the model cannot do without (then the whole file's)."""
+        if item.transcript is None or item.text is None or len(item.spans) == 1:
+            return item.text
+        rate = self.pipeline.config.sample_rate
+        words = item.transcript.between(start / rate, end / rate)
+        if words or self.can_skip_text:
+            return words or None
+        note = "windows without words use the whole transcript (the model cannot do without text)"
+        if note not in item.notes:
+            item.notes.append(note)
+        return item.text
+
+    def _text_vectors(self, segments: list[tuple[_Input, int, int]]) -> list[np.ndarray | None]:
+        """The text vector of every segment with a transcript; the ones without get none (masked out)."""
+        texts = [None if item.error else self._segment_text(item, a, b) for item, a, b in segments]
+        wanted = list(dict.fromkeys((item.index, t) for (item, _, _), t in zip(segments, texts, strict=True) if t))
+        owners = {item.index: item for item, _, _ in segments}
         vectors = isolated(
             lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
-            [(i.text, i.speaker, i.context) for i in given],
+            [(text, owners[i].speaker, owners[i].context) for i, text in wanted],
             2 * self.batch_size,
         )
-        out = {}
-        for item, vector in zip(given, vectors, strict=True):
+        found: dict[tuple[int, str], np.ndarray] = {}
+        for (index, text), vector in zip(wanted, vectors, strict=True):
+            item = owners[index]
             if isinstance(vector, Exception):
-                item.error = f"text features failed: {vector}"
+                item.error = item.error or f"text features failed: {vector}"
             else:
-                out[item.index] = vector
-                item.used.append("text")
-        return out
+                found[index, text] = vector
+                if "text" not in item.used:
+                    item.used.append("text")
+        return [found.get((item.index, t)) if t else None for (item, _, _), t in zip(segments, texts, strict=True)]
 
     def _video_vectors(self, items: list[_Input]) -> dict[int, np.ndarray]:
         """Face vectors; a file without a video track or without a face gets zeros, as its training features did."""
@@ -352,8 +482,9 @@ class Predictor:
         return out
 
     @torch.inference_mode()
-    def _forward(self, features: Mapping[str, Sequence[np.ndarray | None]]) -> np.ndarray:
-        """Class probabilities (N, C); a None vector marks a modality missing for that row."""
+    def class_probabilities(self, features: Mapping[str, Sequence[np.ndarray | None]]) -> np.ndarray:
+        """The model's class probabilities (N, C) for feature vectors ({modality: one vector per row}, as the
+        pipeline makes them); a None vector marks the modality missing for that row (masked, as in prediction)."""
         n = len(next(iter(features.values())))
         out = []
         device = torch.device(self.device)
@@ -378,7 +509,11 @@ class Predictor:
         if windowed:
             timeline = tuple(
                 WindowPrediction(
-                    round(a / sample_rate, 3), round(b / sample_rate, 3), self.labels[int(p.argmax())], self._named(p)
+                    round(a / sample_rate, 3),
+                    round(b / sample_rate, 3),
+                    self.labels[int(p.argmax())],
+                    self._named(p),
+                    None if item.transcript is None else item.transcript.between(a / sample_rate, b / sample_rate),
                 )
                 for a, b, p in rows
             )
@@ -389,6 +524,8 @@ class Predictor:
             probabilities=self._named(mean),
             modalities=tuple(used),
             duration_s=round(len(item.waveform) / sample_rate, 3),
+            transcript=item.text,
+            transcript_source=None if item.text is None else "whisper" if item.transcript else "given",
             timeline=timeline,
             notes=tuple(item.notes),
         )

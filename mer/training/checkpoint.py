@@ -13,18 +13,24 @@ A checkpoint is a dict of tensors and plain Python values only, so it loads with
     model_config    the `model` config section (name, hidden_dim, dropout, gate, ...)
     modalities      feature names in model order, e.g. ["audio", "text"]
     dims            feature dims per modality, e.g. {"audio": 80, "text": 512}
-    labels          class names in logit order (mer_builder.labels.EMOTIONS)
+    label_type      what the logits are over: "emotion" or "sentiment" (mer_builder.labels.LABEL_SPACES);
+                    absent = emotion
+    labels          class names in logit order (that label space's classes)
     feature_config  the feature store's extraction config (how to rebuild the features), or None
     config          the whole resolved experiment config
     versions        {"mer", "torch", "numpy", "python"}
     fold, seed, epoch, val_metrics
+    config_hash     mer.config.config_hash of `config`: best.pt is also reachable as
+                    checkpoints/<config_hash>[-<fold>]-seed<k>.pt (the same file), findable once copied out
     train_state     last.pt only: optimizer, schedule, EMA, early stopping, history, for --resume
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import platform
+import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -68,6 +74,10 @@ def checkpoint_kind(checkpoint: Mapping) -> str:
     return str(checkpoint.get("kind", "features"))
 
 
+def checkpoint_label_type(checkpoint: Mapping) -> str:
+    return str(checkpoint.get("label_type", "emotion"))
+
+
 def make_checkpoint(
     model: TrainableModel,
     config: Mapping,
@@ -85,6 +95,7 @@ def make_checkpoint(
         "model_config": dict(config["model"]),
         "modalities": list(model.modalities),
         "dims": {m: int(dims[m]) for m in model.modalities},
+        "label_type": str(config.get("data", {}).get("label_type", "emotion")),
         "labels": list(labels),
         "feature_config": feature_config,
         "config": config,
@@ -118,6 +129,17 @@ def save_checkpoint(path: Path, checkpoint: Mapping) -> None:
     _check_plain(checkpoint)
     with atomic_output(Path(path)) as tmp:
         torch.save(dict(checkpoint), tmp)
+
+
+def save_alias(target: Path, alias: Path) -> None:
+    """Make `alias` name the same checkpoint as `target` (a hard link, a copy where links are unsupported),
+    replacing an older alias atomically."""
+    with atomic_output(Path(alias)) as tmp:
+        tmp.unlink()
+        try:
+            os.link(target, tmp)
+        except OSError:
+            shutil.copyfile(target, tmp)
 
 
 def load_checkpoint(path: Path | str) -> dict:

@@ -2,6 +2,7 @@
 
 A unit folder gets
     checkpoints/best.pt   the selected weights (EMA weights when EMA is on) with the full metadata
+    checkpoints/<hash>[-<fold>]-seed<k>.pt   the same file (a hard link), named by the config's hash
     checkpoints/last.pt   the same plus the training state, rewritten every epoch, for --resume
     metrics_train.csv     per epoch: loss, acc, macro_f1, weighted_f1, uar (on the augmented
                           training batches as they were trained), lr, seconds
@@ -30,8 +31,9 @@ import torch
 from tqdm import tqdm
 
 from mer_builder.fsutil import atomic_write_text, csv_text
-from mer_builder.labels import EMOTIONS
+from mer_builder.labels import label_space
 
+from ..config import config_hash
 from ..features.store import FeatureStore
 from ..inference import predict_logits
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
@@ -46,6 +48,7 @@ from .checkpoint import (
     load_checkpoint,
     load_model_state,
     make_checkpoint,
+    save_alias,
     save_checkpoint,
 )
 from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate, length_batches
@@ -92,18 +95,25 @@ class Trainer:
         device: torch.device,
         quiet: bool = False,
         tracker: RunTracker | None = None,
+        checkpoint_extras: Mapping | None = None,
         dist: DistContext = SINGLE,
     ):
+        """`checkpoint_extras`: plain values stored in every checkpoint (e.g. the explanations' acoustic reference)."""
         self.config, self.training = config, config["training"]
+        self.checkpoint_extras = dict(checkpoint_extras or {})
         self.modalities, self.train_store, self.val_store = modalities, train_store, val_store
         self.unit_dir, self.seed, self.fold, self.device = Path(unit_dir), seed, fold, device
         self.quiet, self.tracker, self.dist = quiet or not dist.is_main, tracker, dist
         self.best_path = self.unit_dir / "checkpoints" / "best.pt"
         self.last_path = self.unit_dir / "checkpoints" / "last.pt"
+        self.config_hash = config_hash(config)
+        fold_part = "" if fold == "pooled" else f"-{fold}"
+        self.alias_path = self.unit_dir / "checkpoints" / f"{self.config_hash}{fold_part}-seed{seed}.pt"
 
+        self.labels = label_space(config["data"]["label_type"]).classes  # logit order, recorded in checkpoints
         seed_everything(seed, self.training["deterministic"])
         self.raw_inputs = getattr(train_store, "kind", "features") != "features"  # fine-tuning on raw inputs
-        self.model = build_for_store(config, modalities, train_store, len(EMOTIONS)).to(device)
+        self.model = build_for_store(config, modalities, train_store, len(self.labels)).to(device)
         self.forward_model = wrap_model(self.model, dist, device, partly_used=self.raw_inputs)
         self.dims = (
             {m: train_store.dims[m] for m in modalities}
@@ -123,8 +133,8 @@ class Trainer:
         self.precision = Precision(self.training["amp"], device)
         weights = None
         if self.training["class_weights"] == "balanced":
-            weights = balanced_class_weights(train_store.labels, len(EMOTIONS)).to(device)
-        self.objective = Objective(self.training, len(EMOTIONS), weights).to(device)
+            weights = balanced_class_weights(train_store.labels, len(self.labels)).to(device)
+        self.objective = Objective(self.training, len(self.labels), weights).to(device)
         self.epoch, self.step, self.stopped_early = 0, 0, False
         self.history: dict[str, list[dict]] = {"train": [], "val": []}
         self.noise_scale: dict[str, torch.Tensor] = {}
@@ -145,8 +155,10 @@ class Trainer:
 
     def _checkpoint(self, model_state_from: TrainableModel, val_metrics: Mapping, with_state: bool) -> dict:
         extra = {
+            **self.checkpoint_extras,
             "fold": self.fold,
             "seed": self.seed,
+            "config_hash": self.config_hash,
             "epoch": self.stopper.best_epoch if not with_state else self.epoch,
             "val_metrics": {k: val_metrics[k] for k in ("loss", *HEADLINE)},
         }
@@ -164,7 +176,7 @@ class Trainer:
                 "history": self.history,
             }
         return make_checkpoint(
-            model_state_from, self.config, self.dims, EMOTIONS, self.train_store.feature_config, **extra
+            model_state_from, self.config, self.dims, self.labels, self.train_store.feature_config, **extra
         )
 
     def _restore(self) -> None:
@@ -243,7 +255,7 @@ class Trainer:
             hook.remove()
         y_true = gather_rows(np.concatenate(labels_seen), self.dist)
         y_pred = gather_rows(np.concatenate(predictions), self.dist)
-        metrics = classification_metrics(y_true, y_pred, EMOTIONS)
+        metrics = classification_metrics(y_true, y_pred, self.labels)
         total_loss = all_reduce_sum(total_loss, self.dist)
         return _row(self.epoch, total_loss / len(y_true), metrics, time.perf_counter() - started, lr=lr)
 
@@ -256,11 +268,12 @@ class Trainer:
                 self.dist,
             )
             labels = self.val_store.labels
-            metrics = classification_metrics(labels, logits.argmax(1), EMOTIONS)
+            metrics = classification_metrics(labels, logits.argmax(1), self.labels)
             metrics["loss"] = cross_entropy(logits, labels)
             improved = self.stopper.update(self.epoch, metrics)
             if improved and self.dist.is_main:
                 save_checkpoint(self.best_path, self._checkpoint(self.model, metrics, with_state=False))
+                save_alias(self.best_path, self.alias_path)
         return _row(self.epoch, metrics["loss"], metrics, time.perf_counter() - started), metrics
 
     def _write_history(self) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mer_builder.cli import main
+from mer_builder.labels import sentiment_from_score
 from mer_builder.manifest import MANIFEST_NAME, read_manifest
 from mer_builder.recipes import get_recipe, mosei
 from mer_builder.recipes.common import ManualDownloadRequired
@@ -35,6 +36,7 @@ def test_segments_scores_policy_and_folds(demo_raw, parse):
     for u in utterances:
         assert set(u.emotion_scores) == {"joy", "sadness", "anger", "surprise", "disgust", "fear"}
         assert isinstance(u.sentiment_score, float) and -3 <= u.sentiment_score <= 3
+        assert u.sentiment == sentiment_from_score(u.sentiment_score)  # the 3-class label, by the shared rule
         if u.raw_label != "none":
             assert u.emotion_scores[u.emotion] == max(u.emotion_scores.values())
         assert u.speaker_id == u.dialogue_id == u.native_id.rsplit("_", 1)[0] and u.text

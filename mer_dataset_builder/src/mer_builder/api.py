@@ -141,6 +141,8 @@ def build(
     continue_on_error: bool = False,
     quiet: bool = False,
     split_spec: SplitSpec | None = None,
+    transcribe_missing: bool = False,
+    whisper: str | None = None,
 ) -> BuildResult:
     """Run `stages` (any of download, prepare, validate, integrity, in that order) for `datasets`.
 
@@ -150,10 +152,12 @@ def build(
     every corpus in the manifest to check. `split_spec` sets ratios, speaker lists or folds per corpus.
     `force` downloads again in the download stage alone, and otherwise normalises every audio file
     again. In a chain, a corpus that is not available stops it unless `continue_on_error`; the checks
-    run on the corpora that were prepared. `backend` runs prepare's audio tasks on `local` processes, a
-    Dask cluster (`scheduler`, else DASK_SCHEDULER_ADDRESS, else a LocalCluster of `num_workers`) or Ray
-    (RAY_ADDRESS, else a local instance): see mer_builder.parallel. Expected problems are in the result
-    (`exit_code`, `unavailable`, `troubled`, `checks`).
+    run on the corpora that were prepared. `transcribe_missing` gives utterances without a transcript
+    Whisper's (`whisper`: the model; default the packaged tiny.en), marked as machine transcripts in
+    the manifest. `backend` runs prepare's audio tasks on `local` processes, a Dask cluster (`scheduler`,
+    else DASK_SCHEDULER_ADDRESS, else a LocalCluster of `num_workers`) or Ray (RAY_ADDRESS, else a local
+    instance): see mer_builder.parallel. Expected problems are in the result (`exit_code`, `unavailable`,
+    `troubled`, `checks`).
     """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -188,6 +192,7 @@ def build(
             raw_dir=raw, out_dir=out, policy=policy or LabelPolicy(), audio_failure=audio_failure,  # type: ignore[arg-type]
             num_workers=workers, backend=backend, scheduler=scheduler, seed=seed, force=force,
             continue_on_error=continue_on_error, quiet=quiet, split_spec=split_spec or SplitSpec(),
+            transcribe_missing=transcribe_missing, whisper=whisper,
         )  # fmt: skip
         result.outcomes = prepare(names, options)
         checked = [o.corpus for o in result.outcomes if not o.failed]

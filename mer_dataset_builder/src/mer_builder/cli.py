@@ -112,6 +112,14 @@ def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser
     build.add_argument("--split_spec", type=Path, metavar="SPEC.yaml",
                        help="per corpus: ratios, test/val speaker lists or folds, and the single-speaker policy "
                        "(docs/splits.md); kept in the manifest (split_by, fold) and the build report")  # fmt: skip
+    build.add_argument(
+        "--transcribe_missing", action="store_true",
+        help="transcribe utterances that have no transcript with Whisper (marked transcript_source: whisper in the "
+        "manifest); needs the mer package and its offline extras",
+    )  # fmt: skip
+    build.add_argument("--whisper", metavar="MODEL",
+                       help="the Whisper model of --transcribe_missing, packaged:whisper-tiny.en (default; English), "
+                       "a CTranslate2 Whisper folder, or a faster-whisper model name for other languages")  # fmt: skip
     build.add_argument("--force", action="store_true", help="normalise all audio again, even files already done, "
                        "and rebuild a corpus built in --out_dir with other label policies or --seed")  # fmt: skip
 
@@ -171,7 +179,8 @@ def _report_failures(failures: list[CorpusError], what: str) -> None:
 def _build(args: argparse.Namespace, stages: tuple[str, ...]) -> BuildResult:
     """`mer_builder.api.build` with this command's flags (commands without a flag get the default)."""
     options = {k: getattr(args, k) for k in ("audio_failure", "num_workers", "backend", "scheduler", "seed", "force",
-                                             "continue_on_error") if hasattr(args, k)}  # fmt: skip
+                                             "continue_on_error", "transcribe_missing", "whisper")
+               if hasattr(args, k)}  # fmt: skip
     if hasattr(args, "ravdess_calm"):
         options["policy"] = LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES})
     if hasattr(args, "split_spec"):

@@ -87,6 +87,7 @@ class ManifestRecord:
     # CMU-MOSEI: the six emotion intensities (0-3, canonical names) and the sentiment score (-3..3)
     emotion_scores: dict[str, float] | None = None
     sentiment_score: float | None = None
+    transcript_source: str | None = None  # "whisper": a machine transcript (--transcribe_missing); absent: the corpus's
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:

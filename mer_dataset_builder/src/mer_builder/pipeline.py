@@ -6,11 +6,16 @@ and `corpora/<CORPUS>.report.json`. After each corpus every per-corpus manifest 
 folder is merged into `meta_manifest.jsonl`, with `stats.json` and `build_report.json`, so
 preparing one corpus never loses the others already prepared there.
 
+With `transcribe_missing`, utterances the corpus gives no transcript for are transcribed by
+Whisper from their normalised audio (`mer.transcription`) and marked `transcript_source: "whisper"`
+with a note naming the model; the corpus report counts them.
+
 Output folder layout (all writes atomic; `.mer.lock` is held by the running builder, see `locking`):
 
     meta_manifest.jsonl  stats.json  build_report.json  .mer_builder  [.mer.lock]
     audio/<CORPUS>/<native_id>.wav
     corpora/<CORPUS>.manifest.jsonl  <CORPUS>.report.json  <CORPUS>.audio.jsonl (resume journal)
+    corpora/transcripts/  (with transcribe_missing: Whisper transcripts cached by audio hash)
 """
 
 from __future__ import annotations
@@ -76,6 +81,8 @@ class BuildOptions:
     continue_on_error: bool = False
     quiet: bool = False
     split_spec: SplitSpec = field(default_factory=SplitSpec)
+    transcribe_missing: bool = False
+    whisper: str | None = None  # None: mer.transcription's offline default
 
     def __post_init__(self) -> None:
         if self.audio_failure not in AUDIO_FAILURE_POLICIES:
@@ -211,6 +218,8 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor
         records, audio_counts = _normalise_corpus(utterances, plan, options, executor, ctx, audio_failures)
         if utterances and not records:
             raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
+        if options.transcribe_missing:
+            report["transcripts"] = transcribe_missing(records, options, corpus)
         write_manifest(records, _corpora_dir(options.out_dir) / f"{corpus}{MANIFEST_SUFFIX}")
         seeded = any(u.split is None for u in utterances)
         report["options"] = record_options(corpus, options, seeded, getattr(recipe, "NAME", None))
@@ -441,6 +450,37 @@ def _normalise_corpus(
                     records.append(_record(u, plan, result))
         journal.compact(by_key)
     return records, counts
+
+
+def transcribe_missing(records: list[ManifestRecord], options: BuildOptions, corpus: str) -> dict[str, int]:
+    """Give every record without a transcript Whisper's, in place; counts of what happened, for the report."""
+    missing = [r for r in records if not r.text.strip()]
+    counts = dict.fromkeys(("transcribed", "no_words", "unsupported_language"), 0)
+    if not missing:
+        return counts
+    try:
+        from mer.transcription import DEFAULT_WHISPER, Transcriber, TranscriptionError
+    except ImportError as exc:
+        raise CorpusError(corpus, None, f"--transcribe_missing needs the mer package (pip install .): {exc}") from None
+    model = options.whisper or DEFAULT_WHISPER
+    transcriber = Transcriber(model, cache_dir=_corpora_dir(options.out_dir) / "transcripts")
+    for record in tqdm(missing, desc=f"{corpus}: transcribe", unit=" utt", disable=options.quiet):
+        if not transcriber.supports(record.language):
+            counts["unsupported_language"] += 1
+            continue
+        audio = Path(options.out_dir) / record.audio_path
+        try:
+            transcript = transcriber.transcribe_file(audio, record.language)
+        except TranscriptionError as exc:
+            raise CorpusError(corpus, None, f"--transcribe_missing: {exc}") from None
+        if not transcript.text:
+            counts["no_words"] += 1
+            record.notes.append(f"no machine transcript: Whisper ({model}) heard no words")
+            continue
+        counts["transcribed"] += 1
+        record.text, record.transcript_source = transcript.text, "whisper"
+        record.notes.append(f"machine transcript by Whisper ({model})")
+    return counts
 
 
 _FAILURE_ACTION = {"error": "failed", "drop": "dropped", "replace_with_silence": "failed"}

@@ -1,6 +1,10 @@
-"""Fine-tuning inputs: token segments and their truncation, audio crops, frozen-encoder caching, length batches."""
+"""Fine-tuning inputs: token segments and their truncation, audio crops, frozen-encoder caching, length batches,
+label types."""
 
 from __future__ import annotations
+
+import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,6 +12,8 @@ from transformers import AutoTokenizer
 
 from mer.finetune.inputs import InputError, TextInputs, open_utterances
 from mer.training.data import length_batches
+from mer_builder.labels import SENTIMENTS
+from mer_builder.manifest import MANIFEST_NAME, read_manifest, write_manifest
 
 
 def test_context_is_the_second_segment_and_loses_its_oldest_tokens_first(tiny_encoders):
@@ -88,3 +94,17 @@ def test_missing_manifest_and_unknown_corpus_are_one_clear_error(corpus, tmp_pat
         open_utterances(tmp_path, ["text"], 1.0)
     with pytest.raises(InputError, match=r"data.corpora names \['IEMOCAP'\].*available: \['MELD'\]"):
         open_utterances(corpus, ["text"], 1.0, corpora=["IEMOCAP"])
+
+
+def test_sentiment_labels_come_from_the_manifest_and_unrated_records_are_left_out(corpus, tmp_path, caplog):
+    records = read_manifest(corpus / MANIFEST_NAME)
+    rated = {r.id: SENTIMENTS[i % 3] for i, r in enumerate(records) if i % 2 == 0}
+    write_manifest([replace(r, sentiment=rated.get(r.id)) for r in records], tmp_path / MANIFEST_NAME)
+    (tmp_path / "audio").symlink_to(corpus / "audio")
+    with caplog.at_level(logging.INFO, logger="mer.finetune.inputs"):
+        store, groups = open_utterances(tmp_path, ["text"], 1.0, label_type="sentiment")
+    assert [m["id"] for m in store.meta] == list(rated) and len(groups) == len(rated)
+    assert store.label_type == "sentiment" and store.labels.tolist() == [SENTIMENTS.index(s) for s in rated.values()]
+    assert f"left out for having no sentiment label: {{'MELD': {len(records) - len(rated)}}}" in caplog.text
+    with pytest.raises(InputError, match="no records with a sentiment label"):
+        open_utterances(corpus, ["text"], 1.0, label_type="sentiment")

@@ -61,7 +61,8 @@ def test_predict_cli_on_a_file_with_and_without_its_transcript(trained, corpus, 
     assert predict_main(["--ckpt", ckpt, str(wav), "--text", "i am so angry", "--output", str(output)]) == 0
     with_text = json.loads(output.read_text())
     assert with_text["modalities"] == ["audio", "text"] and with_text["label"] in with_text["probabilities"]
-    assert predict_main(["--ckpt", ckpt, str(wav), "--output", str(output), "--overwrite"]) == 0
+    without_text = ["--overwrite", "--transcribe", "never"]  # audio alone, not Whisper's transcript
+    assert predict_main(["--ckpt", ckpt, str(wav), "--output", str(output), *without_text]) == 0
     alone = json.loads(output.read_text())
     assert alone["modalities"] == ["audio"] and alone["probabilities"] != with_text["probabilities"]
     capsys.readouterr()
@@ -78,3 +79,16 @@ def test_a_long_recording_is_cropped_like_evaluation_and_says_so(trained, corpus
         [long], texts=["yes"], window_s=1.0
     )[0]
     assert len(timeline.timeline) == 3
+
+
+def test_a_fine_tuned_prediction_is_explained(trained, corpus):
+    wav = next((corpus / "audio" / "MELD").glob("test_*.wav"))
+    predictor = Predictor.from_checkpoint(trained / "checkpoints" / "best.pt")
+    (result,) = predictor.explain([wav], texts=["i am so angry today"])
+    explanation = result.explanation
+    assert result.ok and explanation is not None and explanation.label == result.label
+    assert [m.modality for m in explanation.modalities] == ["audio", "text"]
+    shares = [m.share for m in explanation.modalities if m.share is not None]  # None: no modality was needed
+    assert not shares or abs(sum(shares) - 1) < 1e-6
+    assert explanation.word_method == "leave-one-word-out" and len(explanation.words) == 5
+    assert explanation.sentence.startswith(f"Predicted {result.label}")

@@ -69,7 +69,7 @@ def test_api_audio_only_and_audio_plus_text(demo, tmp_path):
     predictor = Predictor.from_checkpoint(demo.checkpoints["at_dropout"], device="cpu")
     assert predictor.can_skip_text and predictor.labels == list(EMOTIONS)
 
-    audio_only = predictor.predict(paths)
+    audio_only = predictor.predict(paths, transcribe="never")
     with_text = predictor.predict(
         paths, texts=[r["text"] for r in records], speakers=[r["speaker_id"] for r in records]
     )
@@ -102,16 +102,16 @@ def test_a_model_trained_without_modality_dropout_needs_a_transcript(demo, tmp_p
     predictor = Predictor.from_checkpoint(ckpt, device="cpu")
     assert not predictor.can_skip_text
     with pytest.raises(PredictionError, match="trained without modality dropout, so it cannot predict from audio"):
-        predictor.predict(paths)
+        predictor.predict(paths, transcribe="never")
 
-    assert predict_main(["--ckpt", str(ckpt), str(paths[0]), "--quiet"]) == 2
+    assert predict_main(["--ckpt", str(ckpt), str(paths[0]), "--transcribe", "never", "--quiet"]) == 2
     assert "needs text" in capsys.readouterr().err
 
     # a CSV that covers only two of the three: the third fails on its own, the others are predicted
     transcripts = write_transcripts(tmp_path / "t.csv", demo, records[:2], columns=("path", "text"))
     out = tmp_path / "preds.jsonl"
     argv = ["--ckpt", str(ckpt), *map(str, paths), "--transcripts", str(transcripts), "--output", str(out), "--quiet"]
-    assert predict_main(argv) == 1
+    assert predict_main([*argv, "--transcribe", "never"]) == 1
     rows = {json.loads(line)["path"]: json.loads(line) for line in out.read_text().splitlines()}
     assert [rows[str(p)]["status"] for p in paths] == ["ok", "ok", "failed"]
     assert "no transcript for this file" in rows[str(paths[2])]["error"]
@@ -134,7 +134,9 @@ def test_video_containers_contribute_their_audio_track(demo, capsys):
     ravdess_mp4 = sorted(demo.raw.glob("RAVDESS/Actor_*/01-*.mp4"))[0]
     predictor = Predictor.from_checkpoint(demo.checkpoints["at_dropout"], device="cpu")
     text, speaker = [meld["text"], None, meld["text"]], [meld["speaker_id"], None, meld["speaker_id"]]
-    clip, ravdess, wav = predictor.predict([meld["media_path"], ravdess_mp4, demo.audio(meld)], text, speaker)
+    clip, ravdess, wav = predictor.predict(
+        [meld["media_path"], ravdess_mp4, demo.audio(meld)], text, speaker, transcribe="never"
+    )
     assert clip.ok and ravdess.ok, (clip.error, ravdess.error)
     assert clip.modalities == ("audio", "text") and ravdess.modalities == ("audio",)
     assert clip.duration_s == pytest.approx(wav.duration_s, abs=0.03)
@@ -142,7 +144,7 @@ def test_video_containers_contribute_their_audio_track(demo, capsys):
     np.testing.assert_allclose(list(clip.probabilities.values()), list(wav.probabilities.values()), atol=0.02)
     assert ravdess.duration_s == pytest.approx(load_audio(ravdess_mp4)[0].size / 16000, abs=1e-3)
 
-    assert predict_main(["--ckpt", str(demo.checkpoints["at_dropout"]), str(ravdess_mp4), "--quiet"]) == 0
+    assert predict_main(["--ckpt", str(demo.checkpoints["at_dropout"]), str(ravdess_mp4), "--transcribe", "never"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["file", "label", *EMOTIONS, "modalities", "duration"]
     assert table[1].split()[-3:] == ["audio", f"{ravdess.duration_s:.2f}", "s"]
@@ -158,18 +160,21 @@ def test_output_files_csv_and_jsonl_are_never_overwritten_unasked(demo, tmp_path
     (folder / "._hidden.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")  # macOS junk: skipped
     ckpt = str(demo.checkpoints["at_dropout"])
     csv_out, jsonl_out = tmp_path / "preds.csv", tmp_path / "preds.jsonl"
-    assert predict_main(["--ckpt", ckpt, str(folder), "--output", str(csv_out), "--quiet"]) == 0
-    assert predict_main(["--ckpt", ckpt, str(folder), "--output", str(jsonl_out), "--quiet"]) == 0
+    never = ["--transcribe", "never", "--quiet"]
+    assert predict_main(["--ckpt", ckpt, str(folder), "--output", str(csv_out), *never]) == 0
+    assert predict_main(["--ckpt", ckpt, str(folder), "--output", str(jsonl_out), *never]) == 0
     assert f"wrote {csv_out} (4 predicted, 0 failed)" in capsys.readouterr().out
 
     rows = read_csv(csv_out)
-    header = ["path", "status", "label", *P_COLUMNS, "modalities", "duration_s", "windows", "notes", "error"]
+    header = ["path", "status", "label", *P_COLUMNS, "modalities", "duration_s", "windows", "transcript",
+              "transcript_source", "notes", "error"]  # fmt: skip
     assert list(rows[0]) == header
     objects = [json.loads(line) for line in jsonl_out.read_text().splitlines()]
     assert [o["path"] for o in objects] == [r["path"] for r in rows] == sorted(r["path"] for r in rows)
     for row, obj in zip(rows, objects, strict=True):
         assert set(obj) == {"path", "status", "label", "probabilities", "modalities", "duration_s", "timeline",
-                            "notes", "error"}  # fmt: skip
+                            "transcript", "transcript_source", "notes", "error", "explanation"}  # fmt: skip
+        assert obj["transcript"] is obj["transcript_source"] is obj["explanation"] is None and row["transcript"] == ""
         assert row["status"] == obj["status"] == "ok" and obj["error"] is None and obj["modalities"] == ["audio"]
         assert list(obj["probabilities"]) == list(EMOTIONS)
         assert sum(obj["probabilities"].values()) == pytest.approx(1, abs=1e-5)
@@ -177,9 +182,12 @@ def test_output_files_csv_and_jsonl_are_never_overwritten_unasked(demo, tmp_path
         assert row["label"] == obj["label"] and float(row["duration_s"]) == pytest.approx(obj["duration_s"])
 
     before = csv_out.read_bytes()
-    assert predict_main(["--ckpt", ckpt, str(folder), "--output", str(csv_out), "--quiet"]) == 2
+    assert predict_main(["--ckpt", ckpt, str(folder), "--output", str(csv_out), *never]) == 2
     assert "already exist" in capsys.readouterr().err and csv_out.read_bytes() == before
-    assert predict_main(["--ckpt", ckpt, str(demo.audio(records[0])), "--output", str(csv_out), "--overwrite"]) == 0
+    assert (
+        predict_main(["--ckpt", ckpt, str(demo.audio(records[0])), "--output", str(csv_out), "--overwrite", *never])
+        == 0
+    )
     assert len(read_csv(csv_out)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clips", "preds.csv", "preds.jsonl"]  # no temp files left
 
@@ -198,8 +206,8 @@ def test_long_recording_timeline_csv_and_png(demo, tmp_path, capsys):
     write_wav(long_path, np.concatenate(clips))
 
     predictor = Predictor.from_checkpoint(demo.checkpoints["at_dropout"], device="cpu", batch_size=2)
-    (whole,) = predictor.predict([long_path], window_s=1.0)
-    alone = predictor.predict(parts)
+    (whole,) = predictor.predict([long_path], window_s=1.0, transcribe="never")
+    alone = predictor.predict(parts, transcribe="never")
     assert [(w.start_s, w.end_s) for w in whole.timeline] == [(k, k + 1) for k in range(5)]
     for window, part in zip(whole.timeline, alone, strict=True):
         assert window.label == part.label
@@ -209,10 +217,10 @@ def test_long_recording_timeline_csv_and_png(demo, tmp_path, capsys):
 
     out = tmp_path / "out" / "preds.csv"
     argv = ["--ckpt", str(demo.checkpoints["at_dropout"]), str(long_path), str(parts[0]), "--window_s", "2",
-            "--hop_s", "1.5", "--output", str(out), "--plot", "--quiet"]  # fmt: skip
+            "--hop_s", "1.5", "--output", str(out), "--plot", "--transcribe", "never", "--quiet"]  # fmt: skip
     assert predict_main(argv) == 0
     timeline = read_csv(out.parent / "preds.timeline.csv")
-    assert list(timeline[0]) == ["path", "start_s", "end_s", "label", *P_COLUMNS]
+    assert list(timeline[0]) == ["path", "start_s", "end_s", "label", *P_COLUMNS, "transcript"]
     spans = [(float(t["start_s"]), float(t["end_s"])) for t in timeline if t["path"] == str(long_path)]
     assert spans == [(0, 2), (1.5, 3.5), (3, 5)]  # the last window ends at the end of the recording
     assert [(float(t["start_s"]), float(t["end_s"])) for t in timeline if t["path"] == str(parts[0])] == [(0, 1)]
@@ -226,7 +234,8 @@ def test_long_recording_timeline_csv_and_png(demo, tmp_path, capsys):
         image = matplotlib.image.imread(out.parent / "preds.timeline" / name)
         assert image.shape[0] > 200 and image.shape[1] > 500 and image[..., :3].std() > 0.05  # drawn, not blank
 
-    assert predict_main(["--ckpt", str(demo.checkpoints["at_dropout"]), str(long_path), "--window_s", "2"]) == 0
+    argv = ["--ckpt", str(demo.checkpoints["at_dropout"]), str(long_path), "--window_s", "2", "--transcribe", "never"]
+    assert predict_main(argv) == 0
     printed = capsys.readouterr().out
     assert "long.wav: 3 windows\nstart   end  label" in printed
     assert [line.split()[:2] for line in printed.splitlines()[-3:]] == [["0.00", "2.00"], ["2.00", "4.00"],
@@ -246,7 +255,7 @@ def test_bad_inputs_fail_one_by_one_and_the_rest_is_predicted(demo, tmp_path, ca
               tmp_path / "missing.wav", silent_video]  # fmt: skip
     out = tmp_path / "preds.csv"
     argv = ["--ckpt", str(demo.checkpoints["at_dropout"]), *map(str, inputs), "--output", str(out), "--quiet"]
-    assert predict_main(argv) == 1
+    assert predict_main([*argv, "--transcribe", "never"]) == 1
     rows = {row["path"]: row for row in read_csv(out)}
     assert rows[str(good)]["status"] == "ok" and rows[str(good)]["label"] in EMOTIONS
     expected = {

@@ -19,8 +19,9 @@ start before 0 (read from 0) and overlap; they are numbered by start time within
 text of the transcript segments that overlap the interval by more than half of their own length.
 
 Kept on every record: `emotion_scores` (the six intensities under canonical names: joy, sadness,
-anger, surprise, disgust, fear) and `sentiment_score` (a float; a 3-class sentiment label is
-derived downstream). The single label is chosen by this policy, fixed and documented:
+anger, surprise, disgust, fear) and `sentiment_score` (a float), with its 3-class `sentiment`
+(negative/neutral/positive, binned by `labels.sentiment_from_score`). The single label is chosen
+by this policy, fixed and documented:
 
 * all six intensities 0 -> neutral (raw label `none`);
 * else the emotion with the highest intensity (raw label the MOSEI name, e.g. `happy`);
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..labels import sentiment_from_score
 from ..manifest import CORPORA
 from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
 from .layout import find_corpus_dir, find_under
@@ -198,11 +200,13 @@ def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
             emotion = ctx.label(where, raw, LABELS)
             if emotion is None:
                 continue
+            score = None if np.isnan(features[i][0]) else round(float(features[i][0]), 4)  # unrated: no sentiment
             yield Utterance(
                 dataset=CORPUS, native_id=native, source=wav, speaker_id=video, raw_label=raw, emotion=emotion,
                 text=text_of(segments, start, end), language=LANGUAGE, split=split,
                 media_path=video_file if video_file.is_file() else None, dialogue_id=video, utterance_index=k,
                 expected_duration_s=round(end - max(0.0, start), 3), segment=(start, end),
                 emotion_scores={LABELS[c]: round(float(v), 4) for c, v in zip(EMOTION_COLUMNS, scores, strict=True)},
-                sentiment_score=round(float(features[i][0]), 4), notes=[] if split_of is not None else [NO_FOLDS_NOTE],
+                sentiment_score=score, sentiment=None if score is None else sentiment_from_score(score),
+                notes=[] if split_of is not None else [NO_FOLDS_NOTE],
             )  # fmt: skip
