@@ -156,11 +156,11 @@ def run_with_a_killed_worker(executor, raw: Path, out: Path, marker: Path) -> No
 
     jobs = audio_jobs(raw, out / "cluster")
     results = [r for batch in executor.map_tasks(by_value(KillOnce(normalise_task, str(marker))), cut_tasks(jobs, 4))
-               for r in batch]  # fmt: skip
+               for r in batch.results]  # fmt: skip
     assert marker.is_file() and int(marker.read_text()) != os.getpid(), "no worker was killed"
     assert sorted(r.key for r in results) == sorted(j.key for j in jobs)
     assert all(r.ok and r.error is None for r in results)
-    local = normalise_task(audio_jobs(raw, out / "local"))
+    local = normalise_task(audio_jobs(raw, out / "local")).results
     assert {r.key: r.duration_s for r in results} == {r.key: r.duration_s for r in local}
     for job in jobs:
         assert Path(job.dest).read_bytes() == (out / "local" / Path(job.dest).name).read_bytes()
