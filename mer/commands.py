@@ -186,6 +186,19 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_runs(args: argparse.Namespace) -> int:
+    runs = list_runs(args.folder)
+    if not runs:
+        raise InputError(f"{args.folder}: no run folder under it (none holds config_resolved.yaml; run train.py first)")
+    table = runs_table(runs)
+    print(table, end="")
+    if args.md:
+        atomic_write_text(args.md, table)
+    if args.csv:
+        atomic_write_text(args.csv, runs_csv(runs))
+    return 0
+
+
 def cross_corpus_parser(prog: str = "cross_corpus.py") -> argparse.ArgumentParser:
     parser = cli_parser(
         prog,
@@ -223,17 +236,4 @@ def _cross_corpus(args: argparse.Namespace, prog: str, argv: list[str]) -> int:
     out = run_cross_corpus(config, command, quiet=args.quiet)
     print((out / FILES[0]).read_text(encoding="utf-8"))
     print(f"wrote {', '.join(str(out / name) for name in FILES)}")
-    return 0
-
-
-def _list_runs(args: argparse.Namespace) -> int:
-    runs = list_runs(args.folder)
-    if not runs:
-        raise InputError(f"{args.folder}: no run folder under it (none holds config_resolved.yaml; run train.py first)")
-    table = runs_table(runs)
-    print(table, end="")
-    if args.md:
-        atomic_write_text(args.md, table)
-    if args.csv:
-        atomic_write_text(args.csv, runs_csv(runs))
     return 0

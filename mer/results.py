@@ -197,7 +197,7 @@ def list_runs(folder: Path) -> list[RunSummary]:
         corpora = data.get("corpora")
         summaries.append(
             RunSummary(
-                run=str(run_dir.relative_to(folder)) if run_dir != Path(folder) else run_dir.name,
+                run=str(run_dir.relative_to(folder)) if run_dir != Path(folder) else run_dir.resolve().name,
                 config_hash=config_hash(config),
                 model=str(model),
                 modalities="+".join(str(m)[0].upper() for m in data.get("modalities") or []),
