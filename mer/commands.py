@@ -5,6 +5,7 @@ the repository root only call these."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -90,9 +91,10 @@ def _train(args: argparse.Namespace, finetune: bool) -> int:
         resume=args.resume,
         quiet=args.quiet,
     )
-    print(f"run folder: {run.run_dir}")
-    if run.results:
-        print(run.table(), end="")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the table once
+        print(f"run folder: {run.run_dir}")
+        if run.results:
+            print(run.table(), end="")
     return 0
 
 

@@ -7,11 +7,16 @@
 
 The fold level exists for `loco` (`loco_<corpus>`) and `iemocap_loso` (`loso_Ses0N`). All
 checks (config, data, protocol leakage) run before anything is written or trained.
+
+Under `torchrun --nproc_per_node N` every process runs this with the same config: each trains on its
+share of every batch (`mer.training.distributed`); rank 0 alone checks and locks the run folder, writes
+it and evaluates, the others wait for it at the end.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +38,7 @@ from .modalities import modality_names
 from .protocols import Fold, ProtocolData, Rows, make_folds, open_features
 from .results import collect, csv_table, markdown_table
 from .training.checkpoint import load_checkpoint
+from .training.distributed import DistContext, barrier, distributed_session
 from .training.precision import Precision
 from .training.tracking import RunTracker, check_tracking
 from .training.trainer import Trainer
@@ -142,28 +148,36 @@ def run_experiment(
     The run folder is locked while the run writes it: a second run of the same name is refused, naming this one.
     """
     run_dir = Path(config["experiment"]["output_dir"]) / config["experiment"]["name"]
-    check_run_dir(run_dir, config, overwrite, resume)  # before the lock creates anything in a folder not ours
-    with output_lock(run_dir):
-        return _run_locked(config, overwrite, resume, quiet, finetune)
+    with distributed_session(resolve_device(config["training"]["device"])) as (dist, device):
+        if not dist.is_main:
+            return _run_locked(config, overwrite, resume, quiet, finetune, dist, device)
+        check_run_dir(run_dir, config, overwrite, resume)  # before the lock creates anything in a folder not ours
+        with output_lock(run_dir):
+            return _run_locked(config, overwrite, resume, quiet, finetune, dist, device)
 
 
-def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetune: bool) -> Path:
+def _run_locked(
+    config: dict, overwrite: bool, resume: bool, quiet: bool, finetune: bool, dist: DistContext, device: torch.device
+) -> Path:
     experiment, training = config["experiment"], config["training"]
     run_dir = Path(experiment["output_dir"]) / experiment["name"]
-    check_run_dir(run_dir, config, overwrite, resume)  # again: another run may have finished here meanwhile
+    if dist.is_main:
+        check_run_dir(run_dir, config, overwrite, resume)  # again: another run may have finished here meanwhile
     check_tracking(config)
-    device = resolve_device(training["device"])
     Precision(training["amp"], device)  # refuses AMP without CUDA before anything is read or written
-    threads = training["num_threads"] or free_cpus()
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun's processes on this machine
+    threads = training["num_threads"] or max(1, free_cpus() // local_processes)
     torch.set_num_threads(threads)
     logger.info("torch threads: %d (%s)", threads, "training.num_threads" if training["num_threads"] else
                 "the CPUs free now; set training.num_threads to choose")  # fmt: skip
     data, folds, modalities = plan(config, device, finetune, quiet)
-    if overwrite:
+    if overwrite and dist.is_main:
         for old in run_dir.iterdir():
             if old.name != LOCK_NAME:
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
-    atomic_write_text(run_dir / CONFIG_NAME, dump(config))
+    if dist.is_main:
+        atomic_write_text(run_dir / CONFIG_NAME, dump(config))
+    barrier(dist)  # the others start once the folder is ready (and on --resume read the last.pt files)
 
     for fold in folds:
         train = data.subset(fold.train)
@@ -171,7 +185,7 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
         extras = {} if reference is None else {REFERENCE_KEY: reference}
         for seed in experiment["seeds"]:
             directory = unit_dir(run_dir, experiment["protocol"], fold.name, seed)
-            tracker = RunTracker(config, directory, fold.name, seed)
+            tracker = RunTracker(config, directory, fold.name, seed) if dist.is_main else None
             trainer = Trainer(
                 config,
                 modalities,
@@ -184,8 +198,11 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
                 quiet,
                 tracker,
                 extras,
+                dist,
             )
             result = trainer.fit(resume=resume)
+            if tracker is None:
+                continue  # a rank other than 0: it trained its shares; rank 0 evaluates
             if not config["evaluation"]["test"]:
                 tracker.close(run_dir / CONFIG_NAME)
                 continue
@@ -207,10 +224,11 @@ def _run_locked(config: dict, overwrite: bool, resume: bool, quiet: bool, finetu
                 logger.info("[%s seed %s] %s: %s", fold.name, seed, name, headline(metrics))
                 tracker.evaluation(name, metrics, directory / "eval" / name, result.best_epoch)
             tracker.close(run_dir / CONFIG_NAME)
-    if config["evaluation"]["test"]:
+    if config["evaluation"]["test"] and dist.is_main:
         rows = collect(run_dir)
         table = markdown_table(rows)
         atomic_write_text(run_dir / "results.md", table)
         atomic_write_text(run_dir / "results.csv", csv_table(rows))
         logger.info("results: %s (mean ± std over seeds)", run_dir / "results.md")
+    barrier(dist)  # every rank returns a finished run folder
     return run_dir

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mer_builder.cli_common import UsageError, add_num_workers, add_out_dir, cli_parser, run_command
+from mer_builder.parallel import BACKENDS
 
 from .config import (
     AudioPart,
@@ -54,13 +55,29 @@ def _common_parser(description: str, prog: str | None) -> argparse.ArgumentParse
         help="add a block encoding the K previous utterances of the dialogue (MELD, IEMOCAP); 0 = off",
     )
     run = parser.add_argument_group("run")
-    add_num_workers(run, "extraction (-1 = all cores)")
-    run.add_argument("--backend", default="loky", help="joblib backend: loky, multiprocessing, threading, dask, ray")
+    add_num_workers(
+        run,
+        "extraction (-1 = all cores); with --backend dask or ray and no cluster address, "
+        "the size of the local cluster started",
+    )
+    run.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where tasks run: local processes, a Dask cluster or a Ray cluster; dask and ray need --processed_dir "
+        "and --out_dir on a filesystem every worker shares (see docs/scaling.md)",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler for --backend dask (default: DASK_SCHEDULER_ADDRESS, else a LocalCluster); "
+        "Ray reads RAY_ADDRESS",
+    )
     run.add_argument(
         "--chunk_size",
         type=int,
         default=None,
-        help="utterances per work unit, computed together (default: 64; with pretrained encoders --batch_size, "
+        help="utterances per task, computed as one batch (default: 64; with pretrained encoders --batch_size, "
         "so the progress bar moves per batch); clips go out sorted by duration",
     )
     run.add_argument("--force", action="store_true", help="re-extract even pickles made by the same config")
@@ -109,6 +126,7 @@ def _run(
         groups=_groups(args.splits),
         num_workers=args.num_workers,
         backend=args.backend,
+        scheduler=args.scheduler,
         chunk_size=args.chunk_size or (batch if pretrained else 64),
         force=args.force,
         quiet=args.quiet,

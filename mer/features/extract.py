@@ -10,14 +10,17 @@ Layout written under the output dir F (see docs/features.md):
   only when the run succeeds, so its presence means the group is complete;
 * `F/feature_info.json`: config, config_hash, dims, counts, failures, timing, status.
 
-Work goes out in chunks (so MFCCs and model inputs are batched) through joblib; each worker
-builds the pipeline once and writes its pickles itself, atomically, so memory stays flat and
-an interrupted run resumes where it stopped: a pickle whose config hash and input hash
-(manifest fields, transcript, context, audio/video file size and mtime) match is skipped.
+Work goes out in chunks of `chunk_size` utterances (so MFCCs and model inputs are batched), one
+chunk per task, to a local process pool, a Dask cluster or a Ray cluster (`mer_builder.parallel`);
+each worker builds the pipeline once and writes its pickles itself, atomically, so memory stays
+flat and an interrupted run resumes where it stopped, on any backend: a pickle whose config hash
+and input hash (manifest fields, transcript, context, audio/video file size and mtime) match is
+skipped. Chunks are cut the same way whatever the backend, so the pickles are byte-identical.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,8 +28,7 @@ import pickle
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,7 +40,7 @@ from mer_builder.errors import RunFailure
 from mer_builder.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_text
 from mer_builder.locking import output_lock
 from mer_builder.manifest import GROUPS, MANIFEST_NAME, ManifestRecord, read_manifest
-from mer_builder.parallel import exit_with_parent
+from mer_builder.parallel import BACKENDS, cut_tasks, default_num_workers, open_executor
 
 from .. import __version__
 from .config import FeatureConfig
@@ -93,8 +95,9 @@ class Outcome:
 @dataclass(frozen=True)
 class RunOptions:
     groups: tuple[str, ...] = GROUPS
-    num_workers: int = 1
-    backend: str = "loky"
+    num_workers: int = 1  # -1: every CPU
+    backend: str = "local"  # local, dask or ray (mer_builder.parallel)
+    scheduler: str | None = None  # Dask scheduler address; else DASK_SCHEDULER_ADDRESS, else a LocalCluster
     chunk_size: int = 64
     force: bool = False
     quiet: bool = False
@@ -189,7 +192,7 @@ def _error_outcome(item: WorkItem, group: str, exc: Exception) -> Outcome:
 def extract_chunk(
     config: dict[str, Any], device: str, batch_size: int, items: Sequence[WorkItem], force: bool
 ) -> list[Outcome]:
-    """Extract and write one chunk of utterances (runs inside a joblib worker)."""
+    """Extract and write one chunk of utterances (one task: runs in a worker of the chosen backend)."""
     pipeline = _pipeline(config, device, batch_size)
     outcomes: dict[str, Outcome] = {}
     loaded: list[tuple[WorkItem, np.ndarray | None]] = []
@@ -320,36 +323,9 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _parallel(backend: str, n_jobs: int, stack: ExitStack) -> Any:
-    """A joblib Parallel yielding results as they come; 'ray' and 'dask' register their cluster backends."""
-    from joblib import Parallel, parallel_config
-
-    if backend == "ray":
-        try:
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise ExtractionError("--backend ray needs Ray: pip install 'ray[default]' (uses RAY_ADDRESS)") from None
-        register_ray()
-    elif backend == "dask":
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise ExtractionError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from None
-        stack.enter_context(Client())  # connects to DASK_SCHEDULER_ADDRESS if set, else starts a local cluster
-    try:
-        if backend == "loky":  # its workers outlive a parent killed with -9 unless they watch it
-            with parallel_config(backend=backend, initializer=exit_with_parent, initargs=(os.getpid(),)):
-                return Parallel(n_jobs=n_jobs, return_as="generator", pre_dispatch="2*n_jobs")
-        return Parallel(n_jobs=n_jobs, backend=backend, return_as="generator", pre_dispatch="2*n_jobs")
-    except ValueError as exc:
-        raise ExtractionError(f"--backend {backend}: {exc}") from None
-
-
-def _chunks(items: list[WorkItem], size: int) -> Iterator[list[WorkItem]]:
-    """Work units of clips of similar length (sorted by duration), so a batch pads little or not at all."""
-    ordered = sorted(items, key=lambda item: item.duration_s)
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
+def _by_duration(items: list[WorkItem]) -> list[WorkItem]:
+    """Clips sorted by duration, so each task's batch holds clips of similar length and pads little."""
+    return sorted(items, key=lambda item: item.duration_s)
 
 
 def _versions() -> dict[str, str]:
@@ -384,6 +360,8 @@ def run_extraction(
         raise ExtractionError(f"unknown groups {unknown}; choose from {list(GROUPS)}")
     if options.num_workers == 0 or options.num_workers < -1:
         raise ExtractionError(f"--num_workers must be a positive count or -1 (all cores), got {options.num_workers}")
+    if options.backend not in BACKENDS:
+        raise ExtractionError(f"--backend must be one of {', '.join(BACKENDS)}, got {options.backend!r}")
     if not 0 <= options.max_failure_rate <= 1:
         raise ExtractionError(f"--max_failure_rate must be in [0, 1], got {options.max_failure_rate}")
     with output_lock(out_dir):  # one writer per feature dir: a second run is refused, naming this one
@@ -420,16 +398,14 @@ def _extract(processed_dir: Path, out_dir: Path, config: FeatureConfig, options:
 
     started = time.perf_counter()
     outcomes: dict[str, Outcome] = {}
-    with ExitStack() as stack:
-        parallel = _parallel(options.backend, options.num_workers, stack)
-        jobs = (
-            _delayed(config_dict, options.device, options.batch_size, chunk, options.force)
-            for chunk in _chunks(items, max(1, options.chunk_size))
-        )
-        with tqdm(total=len(items), disable=options.quiet, unit="utt", desc="features", file=sys.stderr) as bar:
-            for chunk_outcomes in parallel(jobs):
-                outcomes.update((o.id, o) for o in chunk_outcomes)
-                bar.update(len(chunk_outcomes))
+    workers = default_num_workers() if options.num_workers == -1 else options.num_workers
+    shared = {"inputs": {"--processed_dir": processed_dir}, "outputs": {"--out_dir": out_dir}}
+    task = functools.partial(extract_chunk, config_dict, options.device, options.batch_size, force=options.force)
+    bar = tqdm(total=len(items), disable=options.quiet, unit="utt", desc="features", file=sys.stderr)
+    with open_executor(options.backend, workers, options.scheduler, **shared) as executor, bar:
+        for chunk_outcomes in executor.map_tasks(task, cut_tasks(_by_duration(items), options.chunk_size)):
+            outcomes.update((o.id, o) for o in chunk_outcomes)
+            bar.update(len(chunk_outcomes))
     elapsed = time.perf_counter() - started
 
     info = _report(config, pipeline, options, items, outcomes, groups, previous, elapsed)
@@ -447,12 +423,6 @@ def _extract(processed_dir: Path, out_dir: Path, config: FeatureConfig, options:
             f"All failures are listed in {info_path}; no index.jsonl was written."
         )
     return info
-
-
-def _delayed(*args: Any) -> Any:
-    from joblib import delayed
-
-    return delayed(extract_chunk)(*args)
 
 
 def _report(

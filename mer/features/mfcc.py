@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.fft
+from threadpoolctl import threadpool_limits
 
 from .config import MfccSpec
 
@@ -91,7 +92,16 @@ class MfccExtractor:
         return out
 
     def frame_mfcc(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Frame-level MFCCs, one (n_frames, n_mfcc) array per clip, computed in shared FFT blocks."""
+        """Frame-level MFCCs, one (n_frames, n_mfcc) array per clip, computed in shared FFT blocks.
+
+        The matrix products run on one BLAS thread: a multi-threaded product rounds differently, and
+        features must not depend on how many threads the worker they ran on had (any backend, any
+        `--num_workers` gives the same bytes). Parallelism comes from the workers instead.
+        """
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._frame_mfcc(waveforms)
+
+    def _frame_mfcc(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
         lengths = [self.n_frames(len(w)) for w in waveforms]
         out: list[np.ndarray] = []
         start = 0

@@ -11,6 +11,9 @@ A unit folder gets
 
 Everything random depends only on (seed, epoch): the row order, dropout, modality dropout and
 noise. A run resumed from last.pt therefore reproduces the uninterrupted run exactly.
+
+Under torchrun (`mer.training.distributed`) every rank trains on its share of each batch through
+DistributedDataParallel, metrics are computed on all ranks' rows, and rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import balanced_class_weights, batch_rows, epoch_order, feature_statistics, iterate, length_batches
+from .distributed import SINGLE, DistContext, all_reduce_sum, gather_rows, shard_batch, sharded_predict, wrap_model
 from .early_stopping import EarlyStopping
 from .ema import EMA
 from .losses import Objective, classifier_of
@@ -92,13 +96,14 @@ class Trainer:
         quiet: bool = False,
         tracker: RunTracker | None = None,
         checkpoint_extras: Mapping | None = None,
+        dist: DistContext = SINGLE,
     ):
         """`checkpoint_extras`: plain values stored in every checkpoint (e.g. the explanations' acoustic reference)."""
         self.config, self.training = config, config["training"]
         self.checkpoint_extras = dict(checkpoint_extras or {})
         self.modalities, self.train_store, self.val_store = modalities, train_store, val_store
         self.unit_dir, self.seed, self.fold, self.device = Path(unit_dir), seed, fold, device
-        self.quiet, self.tracker = quiet, tracker
+        self.quiet, self.tracker, self.dist = quiet or not dist.is_main, tracker, dist
         self.best_path = self.unit_dir / "checkpoints" / "best.pt"
         self.last_path = self.unit_dir / "checkpoints" / "last.pt"
         self.config_hash = config_hash(config)
@@ -109,6 +114,7 @@ class Trainer:
         seed_everything(seed, self.training["deterministic"])
         self.raw_inputs = getattr(train_store, "kind", "features") != "features"  # fine-tuning on raw inputs
         self.model = build_for_store(config, modalities, train_store, len(self.labels)).to(device)
+        self.forward_model = wrap_model(self.model, dist, device, partly_used=self.raw_inputs)
         self.dims = (
             {m: train_store.dims[m] for m in modalities}
             if isinstance(self.model, FusionModel)
@@ -203,9 +209,11 @@ class Trainer:
 
     def _train_epoch(self) -> dict:
         started = time.perf_counter()
-        seed_epoch(epoch_seed(self.seed, self.epoch))  # torch, numpy and random: encoders draw from all of them
+        # torch, numpy and random (encoders draw from all of them); each rank its own dropout and noise
+        seed_epoch(epoch_seed(self.seed, self.epoch) + self.dist.rank)
         self.model.train()
-        batches = self._epoch_batches(self.epoch)
+        shares = [shard_batch(rows, self.dist) for rows in self._epoch_batches(self.epoch)]
+        batches = [rows for rows, _ in shares]
         sigma, p_drop = self.training["feature_noise"], self.training["modality_dropout"]
         total_loss, labels_seen, predictions, lr = 0.0, [], [], self.schedule.lr_at(self.step)
         embedding: list[torch.Tensor] = []
@@ -226,7 +234,7 @@ class Trainer:
             present = modality_presence(len(labels), len(self.modalities), p_drop, self.device)
             embedding.clear()
             with self.precision.autocast():
-                logits = self.model(add_feature_noise(features, self.noise_scale, sigma), present)
+                logits = self.forward_model(add_feature_noise(features, self.noise_scale, sigma), present)
                 loss = self.objective(logits.float(), labels, embedding[0] if embedding else None)
                 loss = loss + auxiliary_loss(self.model)
             self.precision.backward(loss / group_size)
@@ -236,27 +244,34 @@ class Trainer:
                 if self.ema:
                     self.ema.update(self.model)
                 self.step += 1
-            total_loss += float(loss.item()) * len(labels)
-            labels_seen.append(labels.cpu().numpy())
-            predictions.append(logits.argmax(1).detach().cpu().numpy())
+            real = shares[index][1]
+            total_loss += float(loss.item()) * int(real.sum())
+            labels_seen.append(labels.cpu().numpy()[real])
+            predictions.append(logits.argmax(1).detach().cpu().numpy()[real])
             progress.set_postfix(loss=f"{loss.item():.3f}")
             progress.update()
         progress.close()
         if hook is not None:
             hook.remove()
-        y_true, y_pred = np.concatenate(labels_seen), np.concatenate(predictions)
+        y_true = gather_rows(np.concatenate(labels_seen), self.dist)
+        y_pred = gather_rows(np.concatenate(predictions), self.dist)
         metrics = classification_metrics(y_true, y_pred, self.labels)
+        total_loss = all_reduce_sum(total_loss, self.dist)
         return _row(self.epoch, total_loss / len(y_true), metrics, time.perf_counter() - started, lr=lr)
 
     def _validate(self) -> tuple[dict, dict]:
         started = time.perf_counter()
         with self.ema.applied(self.model) if self.ema else contextlib.nullcontext():
-            logits = predict_logits(self.model, self.val_store, self.training["eval_batch_size"], self.device)
+            logits = sharded_predict(
+                lambda rows: predict_logits(self.model, rows, self.training["eval_batch_size"], self.device),
+                self.val_store,
+                self.dist,
+            )
             labels = self.val_store.labels
             metrics = classification_metrics(labels, logits.argmax(1), self.labels)
             metrics["loss"] = cross_entropy(logits, labels)
             improved = self.stopper.update(self.epoch, metrics)
-            if improved:
+            if improved and self.dist.is_main:
                 save_checkpoint(self.best_path, self._checkpoint(self.model, metrics, with_state=False))
                 save_alias(self.best_path, self.alias_path)
         return _row(self.epoch, metrics["loss"], metrics, time.perf_counter() - started), metrics
@@ -267,7 +282,8 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> UnitResult:
         """Train until the epoch budget or early stopping; with `resume`, continue from last.pt if there is one."""
-        self.unit_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.unit_dir.mkdir(parents=True, exist_ok=True)
         resuming = resume and self.last_path.is_file()
         if resuming:
             self._restore()
@@ -284,8 +300,9 @@ class Trainer:
             self.history["train"].append(train_row)
             self.history["val"].append(val_row)
             self.stopped_early = self.stopper.should_stop
-            save_checkpoint(self.last_path, self._checkpoint(self.model, val_metrics, with_state=True))
-            self._write_history()
+            if self.dist.is_main:
+                save_checkpoint(self.last_path, self._checkpoint(self.model, val_metrics, with_state=True))
+                self._write_history()
             if self.tracker is not None:
                 self.tracker.epoch(self.epoch, train_row, val_row)
             marker = " *" if self.stopper.best_epoch == self.epoch else ""
@@ -299,7 +316,8 @@ class Trainer:
                     f"[{self.fold} seed {self.seed}] early stop: val {self.stopper.metric} did not improve for "
                     f"{self.stopper.bad_epochs} epochs (best {self.stopper.best:.4f}, epoch {self.stopper.best_epoch})"
                 )
-        plot_history(self.history["train"], self.history["val"], self.unit_dir / "plots", self.stopper.best_epoch)
+        if self.dist.is_main:
+            plot_history(self.history["train"], self.history["val"], self.unit_dir / "plots", self.stopper.best_epoch)
         return UnitResult(
             self.unit_dir,
             self.best_path,

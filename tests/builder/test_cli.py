@@ -31,8 +31,8 @@ def test_prepare_help_lists_exactly_the_build_flags(capsys):
     flags = {word.strip("[],") for word in out.split() if word.startswith(("--", "[--"))}
     assert flags == {
         "--help", "--datasets", "--raw_dir", "--out_dir", "--mead_contempt", "--emovdb_sleepy", "--ravdess_calm",
-        "--iemocap_frustrated", "--audio_failure", "--num_workers", "--seed", "--force", "--continue_on_error",
-        "--quiet", "--verbose", "--debug", "--split_ratios", "--split_spec", "--emodb_boredom",
+        "--iemocap_frustrated", "--audio_failure", "--num_workers", "--backend", "--scheduler", "--seed", "--force",
+        "--continue_on_error", "--quiet", "--verbose", "--debug", "--split_ratios", "--split_spec", "--emodb_boredom",
         "--transcribe_missing", "--whisper",
     }  # fmt: skip
     for choice in ("map_to_disgust", "map_to_neutral", "map_to_anger", "replace_with_silence"):

@@ -134,6 +134,8 @@ def build(
     policy: LabelPolicy | None = None,
     audio_failure: str = "drop",
     num_workers: int | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
     seed: int = 0,
     force: bool = False,
     continue_on_error: bool = False,
@@ -152,7 +154,10 @@ def build(
     again. In a chain, a corpus that is not available stops it unless `continue_on_error`; the checks
     run on the corpora that were prepared. `transcribe_missing` gives utterances without a transcript
     Whisper's (`whisper`: the model; default the packaged tiny.en), marked as machine transcripts in
-    the manifest. Expected problems are in the result (`exit_code`, `unavailable`, `troubled`, `checks`).
+    the manifest. `backend` runs prepare's audio tasks on `local` processes, a Dask cluster (`scheduler`,
+    else DASK_SCHEDULER_ADDRESS, else a LocalCluster of `num_workers`) or Ray (RAY_ADDRESS, else a local
+    instance): see mer_builder.parallel. Expected problems are in the result (`exit_code`, `unavailable`,
+    `troubled`, `checks`).
     """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -185,8 +190,8 @@ def build(
     if "prepare" in stages:
         options = BuildOptions(
             raw_dir=raw, out_dir=out, policy=policy or LabelPolicy(), audio_failure=audio_failure,  # type: ignore[arg-type]
-            num_workers=workers, seed=seed, force=force, continue_on_error=continue_on_error, quiet=quiet,
-            split_spec=split_spec or SplitSpec(),
+            num_workers=workers, backend=backend, scheduler=scheduler, seed=seed, force=force,
+            continue_on_error=continue_on_error, quiet=quiet, split_spec=split_spec or SplitSpec(),
             transcribe_missing=transcribe_missing, whisper=whisper,
         )  # fmt: skip
         result.outcomes = prepare(names, options)

@@ -21,6 +21,7 @@ from .errors import EXIT_OK, InputError
 from .labels import POLICY_CHOICES, LabelPolicy
 from .manifest import CORPORA, CORPUS_ALIASES, MANIFEST_NAME
 from .normalise import AUDIO_FAILURE_POLICIES
+from .parallel import BACKENDS
 from .pipeline import REPORT_NAME, STATS_NAME, CorpusOutcome, OutputDirError
 from .recipes import canonical_name
 from .recipes.card import CorpusCard, load_card
@@ -79,7 +80,20 @@ def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser
                          help="record a broken input or corpus in the report and go on with the rest "
                          "(still exit 1 at the end)")  # fmt: skip
     workers = CliParser(add_help=False)
-    add_num_workers(workers, "audio")
+    add_num_workers(
+        workers, "audio; with --backend dask or ray and no cluster address, the size of the local cluster started"
+    )
+    engine = CliParser(add_help=False)
+    engine.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where audio tasks run: local processes, a Dask cluster or a Ray cluster; dask and ray "
+        "need --raw_dir and --out_dir on a filesystem every worker shares",
+    )
+    engine.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler to use with --backend dask (default: DASK_SCHEDULER_ADDRESS, else a "
+                        "LocalCluster of --num_workers processes); Ray reads RAY_ADDRESS")  # fmt: skip
     build = CliParser(add_help=False)
     for name, choices in POLICY_CHOICES.items():
         corpus, label = name.split("_", 1)
@@ -124,13 +138,13 @@ def build_parser(prog: str = "python -m mer_builder") -> argparse.ArgumentParser
                    "instructions for gated ones; skip corpora already under --raw_dir", [datasets, raw])  # fmt: skip
     download.add_argument("--force", action="store_true", help="download again even if the corpus is present")
     add("prepare", _cmd_prepare, "normalise audio, assign splits, write the manifest, stats and build report",
-        [datasets, raw, out, build, workers, failure])  # fmt: skip
+        [datasets, raw, out, build, workers, engine, failure])  # fmt: skip
     add("validate", _cmd_validate, "check the manifest (schema, labels, transcripts, ids, speaker-disjoint splits, "
         "audio present); exit 2 on any failure", [datasets, out])  # fmt: skip
     add("integrity", _cmd_integrity, "decode every audio file and check rate, channels, format and duration; "
         "exit 2 on any failure", [datasets, out, workers])  # fmt: skip
     add("all", _cmd_all, "download (where possible) -> prepare -> validate -> integrity",
-        [datasets, raw, out, build, workers, failure])  # fmt: skip
+        [datasets, raw, out, build, workers, engine, failure])  # fmt: skip
     demo = add("demo", _cmd_demo, "write a small synthetic corpus for each corpus in its exact native layout "
                "under OUT_DIR/raw", [datasets])  # fmt: skip
     demo.add_argument("--out_dir", type=Path, required=True, help="the demo goes to OUT_DIR/raw")
@@ -164,8 +178,9 @@ def _report_failures(failures: list[CorpusError], what: str) -> None:
 
 def _build(args: argparse.Namespace, stages: tuple[str, ...]) -> BuildResult:
     """`mer_builder.api.build` with this command's flags (commands without a flag get the default)."""
-    options = {k: getattr(args, k) for k in ("audio_failure", "num_workers", "seed", "force", "continue_on_error",
-                                             "transcribe_missing", "whisper") if hasattr(args, k)}  # fmt: skip
+    options = {k: getattr(args, k) for k in ("audio_failure", "num_workers", "backend", "scheduler", "seed", "force",
+                                             "continue_on_error", "transcribe_missing", "whisper")
+               if hasattr(args, k)}  # fmt: skip
     if hasattr(args, "ravdess_calm"):
         options["policy"] = LabelPolicy(**{k: getattr(args, k) for k in POLICY_CHOICES})
     if hasattr(args, "split_spec"):

@@ -105,6 +105,26 @@ def normalise_one(job: AudioJob) -> AudioResult:
     )  # fmt: skip
 
 
+@dataclass
+class TaskResults:
+    """What one task of `normalise_task` did: the files it finished, and the write error that stopped it
+    (returned, not raised, so the files finished before it are journaled and kept on a rerun)."""
+
+    results: list[AudioResult]
+    failure: OSError | None = None
+
+
+def normalise_task(jobs: list[AudioJob]) -> TaskResults:
+    """One task for an executor: a group of files normalised one after the other."""
+    done: list[AudioResult] = []
+    for job in jobs:
+        try:
+            done.append(normalise_one(job))
+        except OSError as exc:  # a full disk, a read-only folder: the run stops after journaling `done`
+            return TaskResults(done, exc)
+    return TaskResults(done)
+
+
 class AudioJournal:
     """What has been normalised for one corpus, keyed by native id; appended as files finish."""
 
@@ -174,13 +194,16 @@ class AudioJournal:
         self.close()
 
 
-def journal_results(
-    jobs: list[AudioJob], journal: AudioJournal, results: Iterator[AudioResult]
-) -> Iterator[AudioResult]:
-    """Pass worker results through, journaling each written file the moment it arrives."""
+def journal_results(jobs: list[AudioJob], journal: AudioJournal, tasks: Iterable[TaskResults]) -> Iterator[AudioResult]:
+    """Pass the results of finished tasks through one by one, journaling every file a task wrote the moment
+    the task arrives (before the caller sees any of them: if it stops at a failure, nothing written is lost);
+    a task's write error is raised once the files it finished first are journaled."""
     by_key = {job.key: job for job in jobs}
-    for result in results:
-        job = by_key.pop(result.key)
-        if result.ok:
-            journal.record(job, result)
-        yield result
+    for task in tasks:
+        for result in task.results:
+            job = by_key.pop(result.key)
+            if result.ok:
+                journal.record(job, result)
+        if task.failure is not None:
+            raise task.failure
+        yield from task.results

@@ -45,10 +45,10 @@ from .normalise import (
     AudioJournal,
     AudioResult,
     journal_results,
-    normalise_one,
+    normalise_task,
     silence_seconds,
 )
-from .parallel import WorkerPool
+from .parallel import BACKENDS, Executor, cut_tasks, open_executor, task_size
 from .recipes.common import CorpusError, ParseContext, Utterance
 from .split_spec import CorpusSplit, SplitSpec
 from .splits import assign_speaker_splits, assign_utterance_splits
@@ -74,6 +74,8 @@ class BuildOptions:
     policy: LabelPolicy = field(default_factory=LabelPolicy)
     audio_failure: str = "drop"
     num_workers: int = 1
+    backend: str = "local"  # where audio tasks run: local, dask or ray (see mer_builder.parallel)
+    scheduler: str | None = None  # a Dask scheduler address (else DASK_SCHEDULER_ADDRESS, else a LocalCluster)
     seed: int = 0
     force: bool = False
     continue_on_error: bool = False
@@ -85,6 +87,8 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if self.audio_failure not in AUDIO_FAILURE_POLICIES:
             raise ValueError(f"--audio_failure must be one of {AUDIO_FAILURE_POLICIES}, got {self.audio_failure!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
 @dataclass
@@ -142,9 +146,10 @@ def prepare(names: Iterable[str | Recipe], options: BuildOptions) -> list[Corpus
         chosen = [recipes.get_recipe(name) if isinstance(name, str) else name for name in names]
         for recipe in chosen:
             _refuse_changed_options(recipe, options)
-        with WorkerPool(options.num_workers) as pool:
+        shared = {"inputs": {"--raw_dir": options.raw_dir}, "outputs": {"--out_dir": options.out_dir}}
+        with open_executor(options.backend, options.num_workers, options.scheduler, **shared) as executor:
             for recipe in chosen:
-                outcome = prepare_corpus(recipe, options, pool)
+                outcome = prepare_corpus(recipe, options, executor)
                 outcomes.append(outcome)
                 publish(options.out_dir)
                 if outcome.error and not options.continue_on_error:
@@ -185,7 +190,7 @@ def _previous_report(out_dir: Path, corpus: str) -> dict:
         return {}
 
 
-def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) -> CorpusOutcome:
+def prepare_corpus(name: str | Recipe, options: BuildOptions, executor: Executor) -> CorpusOutcome:
     """Run one corpus end to end; a `CorpusError` becomes a failed outcome with its report written."""
     recipe = recipes.get_recipe(name) if isinstance(name, str) else name
     corpus = recipe.CORPUS
@@ -210,7 +215,7 @@ def prepare_corpus(name: str | Recipe, options: BuildOptions, pool: WorkerPool) 
         report["languages"] = sorted({u.language for u in utterances})
         plan = _splits(utterances, corpus, getattr(recipe, "NAME", None), options)
         report["split"] = plan.report
-        records, audio_counts = _normalise_corpus(utterances, plan, options, pool, ctx, audio_failures)
+        records, audio_counts = _normalise_corpus(utterances, plan, options, executor, ctx, audio_failures)
         if utterances and not records:
             raise _nothing_kept(corpus, len(utterances), audio_failures, options.audio_failure)
         if options.transcribe_missing:
@@ -400,7 +405,7 @@ def _normalise_corpus(
     utterances: list[Utterance],
     plan: SplitPlan,
     options: BuildOptions,
-    pool: WorkerPool,
+    executor: Executor,
     ctx: ParseContext,
     audio_failures: list[dict],
 ) -> tuple[list[ManifestRecord], dict[str, int]]:
@@ -408,7 +413,7 @@ def _normalise_corpus(
 
     `audio_failures` is filled as failures arrive, so a failure that stops the corpus is still reported.
     """
-    audio_dir = Path(options.out_dir) / AUDIO_DIR / ctx.corpus
+    audio_dir = Path(options.out_dir).resolve() / AUDIO_DIR / ctx.corpus  # absolute: workers may run elsewhere
     replace = options.audio_failure == "replace_with_silence"
     counts = dict.fromkeys(("normalised", "reused", "replaced_with_silence", "dropped", "failed", "clipped"), 0)
     by_key = {u.native_id: u for u in utterances}
@@ -422,7 +427,8 @@ def _normalise_corpus(
                 reused.append(result)
             else:
                 todo.append(job)
-        fresh = journal_results(todo, journal, pool.imap_unordered(normalise_one, todo))
+        tasks = cut_tasks(todo, task_size(len(todo), executor.slots))
+        fresh = journal_results(todo, journal, executor.map_tasks(normalise_task, tasks))
         with tqdm(total=len(utterances), desc=f"{ctx.corpus}: audio", unit=" file", disable=options.quiet) as bar:
             for result in itertools.chain(reused, fresh):
                 bar.update(1)

@@ -9,6 +9,7 @@ counts per corpus x split.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from .audio import TARGET_SR
 from .manifest import CORPORA, MANIFEST_NAME, SPEAKER_SHARING_SPLITS, SPLITS, ManifestRecord, scan_manifest
-from .parallel import WorkerPool
+from .parallel import LocalExecutor, cut_tasks, task_size
 from .pipeline import CORPORA_DIR, REPORT_SUFFIX, prepared_corpora
 
 DURATION_TOLERANCE_S = 0.002
@@ -194,6 +195,11 @@ def check_audio_file(item: _AudioCheck) -> tuple[_AudioCheck, str | None]:
     return item, (f"{item.path}: {'; '.join(wrong)}" if wrong else None)
 
 
+def check_audio_files(items: list[_AudioCheck]) -> list[tuple[_AudioCheck, str | None]]:
+    """One task: a group of files checked one after the other."""
+    return [check_audio_file(item) for item in items]
+
+
 def integrity(
     out_dir: Path, datasets: Iterable[str] | None = None, num_workers: int = 1, quiet: bool = False
 ) -> CheckResult:
@@ -204,8 +210,9 @@ def integrity(
     for record in _records(out_dir, datasets, result):
         items.append(_AudioCheck(record.id, record.dataset, record.split, str(out_dir / record.audio_path),
                                  record.duration_s))  # fmt: skip
-    with WorkerPool(num_workers) as pool:
-        checked = pool.imap_unordered(check_audio_file, items)
+    with LocalExecutor(num_workers) as executor:
+        tasks = cut_tasks(items, task_size(len(items), executor.slots))
+        checked = itertools.chain.from_iterable(executor.map_tasks(check_audio_files, tasks))
         for item, problem in tqdm(checked, total=len(items), desc="integrity", unit=" file", disable=quiet):
             if problem:
                 result.fail(item.dataset, item.split, item.id, problem)

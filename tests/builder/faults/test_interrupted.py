@@ -54,10 +54,15 @@ def test_a_builder_killed_mid_run_leaves_quietly_and_resumes_to_the_same_manifes
     assert f'"reused": {done}' in report
 
 
-def _loky_workers(parent: int) -> list[int]:
-    children = Path(f"/proc/{parent}/task/{parent}/children")
-    pids = [int(p) for p in children.read_text().split()] if children.exists() else []
-    return [p for p in pids if b"popen_loky" in _cmdline(p)]
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def _pool_workers(parent: int) -> list[int]:
+    """The workers of a LocalExecutor started by `parent`: the children of its forkserver."""
+    servers = [p for p in _children(parent) if b"forkserver" in _cmdline(p)]
+    return [worker for server in servers for worker in _children(server)]
 
 
 def _cmdline(pid: int) -> bytes:
@@ -73,14 +78,14 @@ def _running(pid: int) -> bool:
 
 
 def test_extraction_workers_leave_when_the_extractor_is_killed(tmp_path):
-    """The extractor's own pool (mer.features.extract), busy on long tasks when its parent gets kill -9."""
+    """The extractors' and the builder's local pool (mer_builder.parallel.LocalExecutor), busy on long tasks
+    when its parent gets kill -9."""
     if not Path("/proc/self/task").is_dir():
         pytest.skip("reads the process tree from /proc (Linux)")
     script = (
-        "import time; from contextlib import ExitStack; from joblib import delayed; "
-        "from mer.features.extract import _parallel\n"
-        "with ExitStack() as stack:\n"
-        "    for _ in _parallel('loky', 2, stack)(delayed(time.sleep)(60) for _ in range(4)): pass\n"
+        "import time; from mer_builder.parallel import LocalExecutor\n"
+        "with LocalExecutor(2) as executor:\n"
+        "    for _ in executor.map_tasks(time.sleep, [60] * 4): pass\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -88,7 +93,7 @@ def test_extraction_workers_leave_when_the_extractor_is_killed(tmp_path):
     try:
 
         def busy() -> bool:
-            workers[:] = _loky_workers(proc.pid)
+            workers[:] = _pool_workers(proc.pid)
             return len(workers) == 2
 
         _kill_when(proc, busy)

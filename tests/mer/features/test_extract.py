@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from mer.features.cli import extract_main
+from mer.features.config import FeatureConfig
+from mer.features.extract import ExtractionError, RunOptions, run_extraction
 from mer.features.pipeline import FeaturePipeline
 from mer.features.safe_pickle import safe_load
 from mer.features.store import META_FIELDS, PickleStore, open_feature_store
@@ -228,8 +230,10 @@ def test_parallel_workers_write_the_same_features_as_one_process(small_corpus, t
 
 
 def test_unknown_backend_and_missing_manifest_are_clear_errors(small_corpus, tmp_path, capsys):
-    assert _run(small_corpus, tmp_path / "F", "--backend", "nonsense") == 1
-    assert "--backend nonsense" in capsys.readouterr().err
+    assert _run(small_corpus, tmp_path / "F", "--backend", "loky") == 2  # a joblib name from before: usage error
+    assert "--backend: invalid choice: 'loky' (choose from" in capsys.readouterr().err
+    with pytest.raises(ExtractionError, match="--backend must be one of local, dask, ray"):
+        run_extraction(small_corpus, tmp_path / "F", FeatureConfig(), RunOptions(backend="loky"))
     assert _run(tmp_path / "nowhere", tmp_path / "F") == 2  # invalid input
     assert "manifest not found" in capsys.readouterr().err
 

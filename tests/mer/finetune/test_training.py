@@ -352,3 +352,42 @@ def test_frozen_whisper_frames_with_attentive_pooling(capsys, ft, corpus, tmp_pa
     wav = next((corpus / "audio" / "MELD").glob("test_*.wav"))
     (result,) = Predictor.from_checkpoint(best).predict([wav])
     assert result.ok and result.modalities == ("audio",) and abs(sum(result.probabilities.values()) - 1) < 1e-5
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_fine_tune_like_one(ft, corpus, tiny_encoders, tmp_path, capsys):
+    """train_hf_e2e.py under torchrun (2 CPU processes, gloo, DDP over a fully trained wav2vec2 and BERT)."""
+    import csv
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sets = ft.sets(
+        corpus,
+        tmp_path / "out",
+        **{
+            "data.modalities": "[A,T]",
+            "encoders.text.model": tiny_encoders["bert"],
+            "encoders.audio.model": tiny_encoders["wav2vec2"],
+            "encoders.audio.mode": "full",
+            "model.dropout": 0.0,
+        },
+    )
+    code, _, err = _run(capsys, train_e2e_main, "--run_name", "one", *QUIET, "--set", *sets)
+    assert code == 0, err
+    root = Path(__file__).resolve().parents[3]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    done = subprocess.run(
+        [*launch, str(root / "train_hf_e2e.py"), "--run_name", "two", *QUIET, "--set", *sets],
+        capture_output=True, text=True, timeout=600, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def val_rows(name):
+        with open(tmp_path / "out" / name / "seed1" / "metrics_val.csv", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+
+    assert (tmp_path / "out" / "two" / "seed1" / "checkpoints" / "best.pt").is_file()
+    for two, one in zip(val_rows("two"), val_rows("one"), strict=True):
+        assert float(two["loss"]) == pytest.approx(float(one["loss"]), rel=0.05)
