@@ -25,7 +25,7 @@ A recipe module (one per corpus) defines:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,18 @@ class CorpusLayoutError(CorpusError, InputError):
 
 class ManualDownloadRequired(CorpusError):
     """The corpus is gated or hosted where a script may not fetch it; the reason says where to put it."""
+
+
+def located_or_manual(
+    raw_dir: Path | str, locate: Callable[[Path | str], Path], corpus: str, folder: str, how: Callable[[Path], str]
+) -> Path:
+    """`download` for a corpus a script may not fetch: the corpus where `locate` finds it, else
+    ManualDownloadRequired with `how(raw_dir / folder)`, the instructions for putting it there."""
+    try:
+        return locate(raw_dir)
+    except CorpusLayoutError as exc:
+        corpus_dir = Path(raw_dir) / folder
+        raise ManualDownloadRequired(corpus, corpus_dir, how(corpus_dir)) from exc
 
 
 @dataclass

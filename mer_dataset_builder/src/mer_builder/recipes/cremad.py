@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..manifest import CORPORA
 from ..textio import UnreadableRecord, csv_rows
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, list_files
 
 NAME = "cremad"
@@ -154,11 +154,7 @@ def manual_instructions(corpus_dir: Path) -> str:
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
     """CREMA-D cannot be fetched by a script here: say exactly how to get it."""
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(CORPUS, corpus_dir, manual_instructions(corpus_dir)) from exc
+    return located_or_manual(raw_dir, locate, CORPUS, FOLDER, manual_instructions)
 
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..manifest import CORPORA
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import CorpusLayoutError, ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, list_files
 
 NAME = "emovo"
@@ -81,15 +81,13 @@ def locate(raw_dir: Path | str) -> Path:
 
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(
-            CORPUS, corpus_dir,
+    return located_or_manual(
+        raw_dir, locate, CORPUS, FOLDER,
+        lambda corpus_dir: (
             f"EMOVO is distributed for research from {DOWNLOAD_PAGE}; unzip EMOVO.zip so that "
-            f"{corpus_dir / 'f1' / 'dis-f1-b1.wav'} exists (actor folders f1 f2 f3 m1 m2 m3).",
-        ) from exc  # fmt: skip
+            f"{corpus_dir / 'f1' / 'dis-f1-b1.wav'} exists (actor folders f1 f2 f3 m1 m2 m3)."
+        ),
+    )  # fmt: skip
 
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..manifest import CORPORA
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, is_junk, list_files
 
 NAME = "enterface"
@@ -88,16 +88,14 @@ def locate(raw_dir: Path | str) -> Path:
 
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(
-            CORPUS, corpus_dir,
+    return located_or_manual(
+        raw_dir, locate, CORPUS, FOLDER,
+        lambda corpus_dir: (
             f"eNTERFACE'05 is distributed for research from {DOWNLOAD_PAGE}; unzip it so that "
             f"{corpus_dir / 'subject 1' / 'anger' / 'sentence 1'} holds s1_an_1.avi (or put the unzipped "
-            f"'enterface database' folder directly under {raw_dir}).",
-        ) from exc  # fmt: skip
+            f"'enterface database' folder directly under {raw_dir})."
+        ),
+    )  # fmt: skip
 
 
 def _clips(subject_dir: Path, ctx: ParseContext) -> Iterator[tuple[str, Path]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..manifest import CORPORA
 from ..textio import readable_lines
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, is_junk, list_files
 
 NAME = "esd"
@@ -136,18 +136,15 @@ def locate(raw_dir: Path | str) -> Path:
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
     """ESD is shared through Google Drive after agreeing to its licence: say where to put it."""
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(
-            CORPUS,
-            corpus_dir,
+    return located_or_manual(
+        raw_dir, locate, CORPUS, FOLDER,
+        lambda corpus_dir: (
             f"ESD is distributed through a Google Drive link given on {DOWNLOAD_PAGE} (research use only; "
             "sign the licence agreement there). Download 'Emotional Speech Dataset (ESD).zip' and unzip it so "
             f"that {corpus_dir / INNER_FOLDER / '0001' / '0001.txt'} exists (speaker folders 0001-0020, each "
-            "with 00XX.txt and Angry/ Happy/ Neutral/ Sad/ Surprise/).",
-        ) from exc
+            "with 00XX.txt and Angry/ Happy/ Neutral/ Sad/ Surprise/)."
+        ),
+    )  # fmt: skip
 
 
 def _speaker_wavs(speaker_dir: Path, ctx: ParseContext) -> Iterator[tuple[str, Path]]:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..labels import sentiment_from_score
 from ..manifest import CORPORA
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import CorpusLayoutError, ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, find_under
 
 NAME = "mosei"
@@ -95,17 +95,15 @@ def locate(raw_dir: Path | str) -> Path:
 
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(
-            CORPUS, corpus_dir,
+    return located_or_manual(
+        raw_dir, locate, CORPUS, FOLDER,
+        lambda corpus_dir: (
             f"CMU-MOSEI is shared for research by the CMU MultiComp Lab: download {RAW_URL} and unzip its Raw/ folder "
             f"as {corpus_dir}; put {LABELS_URL} in {corpus_dir / 'Labels'}; for the standard splits copy "
             f"{FOLDS_FILE} from the CMU Multimodal SDK ({SDK_URL}, mmsdk/mmdatasdk/dataset/standard_datasets/"
-            f"CMU_MOSEI/) into {corpus_dir}.",
-        ) from exc  # fmt: skip
+            f"CMU_MOSEI/) into {corpus_dir}."
+        ),
+    )  # fmt: skip
 
 
 def read_labels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..manifest import CORPORA
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import CorpusLayoutError, ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, list_files
 
 NAME = "savee"
@@ -71,15 +71,13 @@ def locate(raw_dir: Path | str) -> Path:
 
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(
-            CORPUS, corpus_dir,
+    return located_or_manual(
+        raw_dir, locate, CORPUS, FOLDER,
+        lambda corpus_dir: (
             f"SAVEE is released for research after registration at {DOWNLOAD_PAGE}; download AudioData.zip and "
-            f"unzip it into {corpus_dir} so that {corpus_dir / 'AudioData' / 'DC' / 'a01.wav'} exists.",
-        ) from exc  # fmt: skip
+            f"unzip it into {corpus_dir} so that {corpus_dir / 'AudioData' / 'DC' / 'a01.wav'} exists."
+        ),
+    )  # fmt: skip
 
 
 def _files(root: Path) -> Iterator[tuple[str, Path]]:

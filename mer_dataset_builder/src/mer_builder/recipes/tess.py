@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..manifest import CORPORA
-from .common import CorpusLayoutError, ManualDownloadRequired, ParseContext, Utterance
+from .common import ParseContext, Utterance, located_or_manual
 from .layout import find_corpus_dir, is_junk, list_files
 
 NAME = "tess"
@@ -99,16 +99,14 @@ def locate(raw_dir: Path | str) -> Path:
 
 
 def download(raw_dir: Path | str, force: bool = False) -> Path:
-    try:
-        return locate(raw_dir)
-    except CorpusLayoutError as exc:
-        corpus_dir = Path(raw_dir) / FOLDER
-        raise ManualDownloadRequired(
-            CORPUS, corpus_dir,
+    return located_or_manual(
+        raw_dir, locate, CORPUS, FOLDER,
+        lambda corpus_dir: (
             f"TESS (CC BY-NC-ND 4.0) is on the University of Toronto Dataverse, {DOWNLOAD_PAGE}: use 'Access "
             f"Dataset' -> download all files as a zip, and unzip it so that {corpus_dir / 'OAF_angry'} exists "
-            "(the 14 OAF_<emotion>/ and YAF_<emotion>/ folders).",
-        ) from exc  # fmt: skip
+            "(the 14 OAF_<emotion>/ and YAF_<emotion>/ folders)."
+        ),
+    )  # fmt: skip
 
 
 def parse(corpus_dir: Path | str, ctx: ParseContext) -> Iterator[Utterance]:
