@@ -173,29 +173,25 @@ def _results(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         raise InputError(f"{args.folder}: not a folder (expected one holding metrics_eval.json files)")
     if args.list:
-        return _list_runs(args)
+        runs = list_runs(args.folder)
+        if not runs:
+            raise InputError(
+                f"{args.folder}: no run folder under it (none holds config_resolved.yaml; run train.py first)"
+            )
+        return _write_table(args, runs_table(runs), runs_csv(runs))
     rows = collect(args.folder)
     if not rows:
         raise InputError(f"{args.folder}: no metrics_eval.json under it (run train.py or evaluate.py first)")
-    table = markdown_table(rows)
+    return _write_table(args, markdown_table(rows), csv_table(rows))
+
+
+def _write_table(args: argparse.Namespace, table: str, csv_text: str) -> int:
+    """Print the markdown table; also write it to --md and the CSV to --csv when given."""
     print(table, end="")
     if args.md:
         atomic_write_text(args.md, table)
     if args.csv:
-        atomic_write_text(args.csv, csv_table(rows))
-    return 0
-
-
-def _list_runs(args: argparse.Namespace) -> int:
-    runs = list_runs(args.folder)
-    if not runs:
-        raise InputError(f"{args.folder}: no run folder under it (none holds config_resolved.yaml; run train.py first)")
-    table = runs_table(runs)
-    print(table, end="")
-    if args.md:
-        atomic_write_text(args.md, table)
-    if args.csv:
-        atomic_write_text(args.csv, runs_csv(runs))
+        atomic_write_text(args.csv, csv_text)
     return 0
 
 
