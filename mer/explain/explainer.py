@@ -131,6 +131,94 @@ class LeaveOneWordOut:
         return [float(base - p) for p in self.predictor.class_probabilities(rows)[:, target]]
 
 
+class EncoderGradients:
+    """Word effects of a fine-tuned text encoder: integrated gradients (`word_attributions`) over its token
+    embeddings, through the encoder, its pooling and the fusion head, the other modalities held fixed.
+
+    The transcript is tokenised exactly as in prediction (speaker prefix, context as the second segment);
+    only the tokens of the transcript's words are attributed and replaced in the baseline, so the speaker
+    prefix, the context and the special tokens stay as they were."""
+
+    method = "integrated-gradients"
+
+    def __init__(self, predictor: Any, item: ExplainInput):
+        self.predictor, self.item = predictor, item
+
+    @staticmethod
+    def applies(predictor: Any) -> bool:
+        """A fine-tuned (not frozen) text encoder with a fast tokenizer (character offsets)."""
+        pipeline = predictor.pipeline
+        backbones = getattr(getattr(pipeline, "model", None), "backbones", {})
+        return "text" in backbones and bool(getattr(getattr(pipeline, "tokenizer", None), "is_fast", False))
+
+    def __call__(self, words: Sequence[str], target: int) -> list[float]:
+        from ..features.text import format_turn
+
+        pipeline, item = self.predictor.pipeline, self.item
+        inputs, tokenizer, model = pipeline.text_inputs, pipeline.tokenizer, pipeline.model
+        text = " ".join(words)
+        recent = tuple(item.context)[-inputs.context_window :] if inputs.context_window else ()
+        ((ids, types),) = inputs.tokenize(tokenizer, [text], [item.speaker], [recent])
+        first = format_turn(text, item.speaker, inputs.include_speaker)
+        word_index = _token_words(tokenizer, ids, first, len(first) - len(text), words)
+        device = torch.device(self.predictor.device)
+        fixed = {
+            m: torch.from_numpy(np.asarray(v, np.float32))[None].to(device)
+            for m, v in item.features.items()
+            if m != "text" and v is not None and m in self.predictor.modalities
+        }
+        present = torch.tensor([[m == "text" or m in fixed for m in self.predictor.modalities]], device=device)
+        types_row = torch.tensor([types], device=device)
+
+        def forward(batch_ids: torch.Tensor) -> torch.Tensor:
+            n = batch_ids.shape[0]
+            tokens = {
+                "text_ids": batch_ids,
+                "text_mask": torch.ones_like(batch_ids),
+                "text_types": types_row.expand(n, -1),
+            }
+            text_vector = model.encode("text", tokens)
+            vectors = {  # a missing modality: zeros, masked (as in prediction)
+                m: text_vector
+                if m == "text"
+                else fixed[m].expand(n, -1)
+                if m in fixed
+                else text_vector.new_zeros(n, pipeline.dims[m])
+                for m in self.predictor.modalities
+            }
+            mask = None if bool(present.all()) else present.expand(n, -1)
+            return torch.softmax(model.head(vectors, mask).float(), dim=-1)
+
+        embeddings = model.backbones["text"].model.get_input_embeddings()
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        with torch.enable_grad():
+            effects = word_attributions(
+                embeddings, forward, torch.tensor([ids], device=device), word_index, target, pad
+            )
+        return [*effects, *[0.0] * (len(words) - len(effects))]  # words cut off by the length cap have no tokens
+
+
+def _token_words(tokenizer: Any, ids: Sequence[int], first: str, offset: int, words: Sequence[str]) -> list[int | None]:
+    """The transcript word of each token of `ids` (None for special, speaker-prefix and context tokens).
+
+    `first` is the first segment (the transcript after `offset` characters of speaker prefix); its tokens
+    are found in `ids` as the run that the first segment tokenises to on its own."""
+    encoded = tokenizer(first, add_special_tokens=False, return_offsets_mapping=True)
+    own, spans = encoded["input_ids"], encoded["offset_mapping"]
+    starts, position = [], offset
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    out: list[int | None] = [None] * len(ids)
+    lead = next((i for i in range(len(ids)) if ids[i : i + len(own)] == own[: len(ids) - i]), None)
+    if lead is None:
+        return out
+    for k, (start, end) in enumerate(spans[: len(ids) - lead]):
+        if end > start and start >= offset:
+            out[lead + k] = max(i for i, s in enumerate(starts) if s <= start)
+    return out
+
+
 def word_attributions(
     embeddings: torch.nn.Module,
     forward: Callable[[torch.Tensor], torch.Tensor],
@@ -221,7 +309,9 @@ class Explainer:
             if len(tokens) > MAX_WORDS:
                 notes.append(f"only the first {MAX_WORDS} of {len(tokens)} words were scored")
             tokens = tokens[:MAX_WORDS]
-            attributor = attributor or LeaveOneWordOut(predictor, item)
+            if attributor is None:
+                chosen = EncoderGradients if EncoderGradients.applies(predictor) else LeaveOneWordOut
+                attributor = chosen(predictor, item)
             method = attributor.method
             effects = attributor(tokens, target)
             words = [WordEffect(i, w, round(e, 6)) for i, (w, e) in enumerate(zip(tokens, effects, strict=True))]

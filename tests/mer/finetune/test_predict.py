@@ -90,5 +90,25 @@ def test_a_fine_tuned_prediction_is_explained(trained, corpus):
     assert [m.modality for m in explanation.modalities] == ["audio", "text"]
     shares = [m.share for m in explanation.modalities if m.share is not None]  # None: no modality was needed
     assert not shares or abs(sum(shares) - 1) < 1e-6
-    assert explanation.word_method == "leave-one-word-out" and len(explanation.words) == 5
+    assert explanation.word_method == "integrated-gradients"  # the fine-tuned encoder is differentiated
+    assert [w.word for w in explanation.words] == ["i", "am", "so", "angry", "today"]
+    assert all(np.isfinite(w.effect) for w in explanation.words) and any(w.effect != 0 for w in explanation.words)
     assert explanation.sentence.startswith(f"Predicted {result.label}")
+
+
+def test_each_token_of_the_transcript_is_given_to_its_word(trained):
+    """Speaker prefix, context and special tokens belong to no word; each word gets its own tokens."""
+    from mer.explain.explainer import _token_words
+
+    tokenizer = Predictor.from_checkpoint(trained / "checkpoints" / "best.pt").pipeline.tokenizer
+    words = ["angry", "today"]
+    first = "Joey: angry today"
+    ids = tokenizer(first, "Ross: hello there")["input_ids"]
+    index = _token_words(tokenizer, ids, first, len("Joey: "), words)
+    for n, word in enumerate(words):  # a word's tokens are those it tokenises to on its own
+        assert [i for i, k in zip(ids, index, strict=True) if k == n] == tokenizer(word, add_special_tokens=False)[
+            "input_ids"
+        ]
+    assert sum(k is not None for k in index) == sum(
+        len(tokenizer(w, add_special_tokens=False)["input_ids"]) for w in words
+    )
