@@ -11,6 +11,7 @@ from mer_builder.errors import InputError
 
 from ..modalities import MODALITY_LETTERS
 from ..registry import Registry
+from .layers import ModalityEncoder
 
 MODELS: Registry[Any] = Registry("model")
 
@@ -44,6 +45,24 @@ class FusionModel(nn.Module):
     @classmethod
     def config_arguments(cls, model_config: Mapping) -> dict[str, Any]:
         return {}
+
+    def _build_encoders(
+        self, modalities: Sequence[str], dims: Mapping[str, int], hidden_dim: int, dropout: float
+    ) -> None:
+        """Every model's first step: the modalities checked against the class's `accepts`/`requires`, then
+        one encoder each, in input order."""
+        given = set(modalities)
+        if not given or given - self.accepts or self.requires - given:
+            need = _listed(self.requires, "and") if self.requires else f"one or more of {_listed(self.accepts, 'or')}"
+            raise ValueError(f"{type(self).__name__} needs {need}, got {list(modalities)}")
+        self.modalities = tuple(modalities)
+        self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
+
+
+def _listed(names: frozenset[str], last: str) -> str:
+    """'audio, text and video' (in the canonical modality order)."""
+    ordered = [m for m in ("audio", "text", "video") if m in names]
+    return ", ".join(ordered[:-1]) + f" {last} {ordered[-1]}" if len(ordered) > 1 else ordered[0]
 
 
 def _letters(names: Sequence[str] | frozenset[str]) -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-from torch import nn
 
 from .base import MODELS, FusionModel
 from .gfl import GatedFusion
-from .layers import ModalityEncoder, SwiGLUHead
+from .layers import SwiGLUHead
 
 
 @MODELS.register("flexible_at", "one gated fusion layer over audio + text (or a unimodal head), SwiGLU classifier")
@@ -35,10 +34,7 @@ class FlexibleAT(FusionModel):
         ffn_mult: int = 2,
     ):
         super().__init__()
-        if not modalities or set(modalities) - {"audio", "text"}:
-            raise ValueError(f"FlexibleAT takes audio and/or text, got {list(modalities)}")
-        self.modalities = tuple(modalities)
-        self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
+        self._build_encoders(modalities, dims, hidden_dim, dropout)
         self.fusion = GatedFusion(hidden_dim, hidden_dim, hidden_dim, gate) if len(self.modalities) == 2 else None
         self.head = SwiGLUHead(hidden_dim, hidden_dim * ffn_mult, num_classes, dropout)
 

@@ -14,7 +14,6 @@ from torch import nn
 
 from .base import MODELS, FusionModel
 from .gfl import GatedFusion
-from .layers import ModalityEncoder
 
 PAIRS: tuple[tuple[str, str], ...] = (("audio", "video"), ("video", "text"), ("text", "audio"))
 
@@ -37,10 +36,7 @@ class GatedAVT(FusionModel):
         gate: str = "sigmoid",
     ):
         super().__init__()
-        if set(modalities) != {"audio", "text", "video"}:
-            raise ValueError(f"GatedAVT needs audio, text and video, got {list(modalities)}")
-        self.modalities = tuple(modalities)
-        self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
+        self._build_encoders(modalities, dims, hidden_dim, dropout)
         self.pairs = nn.ModuleDict(
             {f"{a}_{b}": GatedFusion(hidden_dim, hidden_dim, hidden_dim, gate) for a, b in PAIRS}
         )

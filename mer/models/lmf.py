@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .base import MODELS, FusionModel
-from .layers import ModalityEncoder, SwiGLUHead
+from .layers import SwiGLUHead
 
 
 @MODELS.register("lmf", "low-rank multimodal fusion (tensor fusion with rank-r factors) over any of A, T, V")
@@ -49,10 +49,7 @@ class LowRankFusion(FusionModel):
         ffn_mult: int = 2,
     ):
         super().__init__()
-        if not modalities:
-            raise ValueError("LowRankFusion needs at least one modality")
-        self.modalities = tuple(modalities)
-        self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
+        self._build_encoders(modalities, dims, hidden_dim, dropout)
         self.factors = nn.ParameterDict(
             {m: nn.Parameter(torch.empty(rank, hidden_dim + 1, hidden_dim)) for m in self.modalities}
         )

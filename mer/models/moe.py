@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .base import MODELS, FusionModel
-from .layers import ModalityEncoder, SwiGLUHead
+from .layers import SwiGLUHead
 
 ROUTINGS = ("token", "text")
 
@@ -95,17 +95,14 @@ class MixtureOfExperts(FusionModel):
         ffn_mult: int = 2,
     ):
         super().__init__()
-        if not modalities:
-            raise ValueError("MixtureOfExperts needs at least one modality")
+        self._build_encoders(modalities, dims, hidden_dim, dropout)
         if not 1 <= top_k <= num_experts:
             raise ValueError(f"top_k must be between 1 and num_experts ({num_experts}), got {top_k}")
         if routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {list(ROUTINGS)}, got {routing!r}")
         if routing == "text" and "text" not in modalities:
             raise ValueError(f"text-guided routing needs the text modality, got {list(modalities)}")
-        self.modalities = tuple(modalities)
         self.top_k, self.routing, self.balance_weight = top_k, routing, balance_weight
-        self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
         self.modality_embedding = nn.Parameter(torch.zeros(1, len(self.modalities), hidden_dim))
         nn.init.normal_(self.modality_embedding, std=0.02)
         self.norm = nn.LayerNorm(hidden_dim)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .base import MODELS, FusionModel
-from .layers import ModalityEncoder, SwiGLUHead
+from .layers import SwiGLUHead
 
 
 @MODELS.register("robust_atv", "token transformer over any of A, T, V; a missing modality is masked out of attention")
@@ -39,10 +39,7 @@ class RobustATV(FusionModel):
         ffn_mult: int = 2,
     ):
         super().__init__()
-        if not modalities:
-            raise ValueError("RobustATV needs at least one modality")
-        self.modalities = tuple(modalities)
-        self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
+        self._build_encoders(modalities, dims, hidden_dim, dropout)
         self.cls = nn.Parameter(torch.zeros(1, 1, hidden_dim))
         self.modality_embedding = nn.Parameter(torch.zeros(1, len(self.modalities), hidden_dim))
         nn.init.normal_(self.cls, std=0.02)
