@@ -26,6 +26,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import socket
 import threading
@@ -94,14 +95,26 @@ def _leave_quietly_if_orphaned(target: Callable[..., None], *args: object) -> No
         raise SystemExit(0) from None
 
 
-def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
-    """A worker initializer: leave as soon as the process that started this worker is gone. A pool whose
-    parent was killed with -9 is never told to stop, and its busy or idle workers would run on (joblib's
-    loky workers for minutes) holding memory and CPU that nobody will use."""
+def exit_with_parent(run: int, every_s: float = 0.5) -> None:
+    """A worker initializer: leave as soon as the run's process `run` is gone. A pool whose run was killed
+    with -9 is never told to stop, and its busy or idle workers would run on holding memory and CPU that
+    nobody will use. The run is watched itself (a Linux pidfd, readable once it has exited), not the
+    worker's parent, which with the forkserver start method is the forkserver and outlives the run by as
+    long as it takes to notice; elsewhere the worker polls for its parent changing."""
+    try:
+        handle: int | None = os.pidfd_open(run)
+    except ProcessLookupError:
+        os._exit(0)  # the run is already gone
+    except (AttributeError, OSError):  # no pidfd here: the worker is the run's child (spawn)
+        handle = None
+    parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every_s)
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while os.getppid() == parent:
+                time.sleep(every_s)
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
@@ -189,14 +202,14 @@ def _exit_on_terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _local_worker_init(threads: int) -> None:
+def _local_worker_init(threads: int, run: int) -> None:
     """Ctrl-C reaches every process of the terminal's group, but only the parent handles it: it stops
     the workers, whose SIGTERM then unwinds like an exception, so a half-written output's temporary
     file is removed rather than left behind. Math libraries get their share of the CPUs (as Dask and
     Ray give theirs), so workers do not oversubscribe the machine."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_terminate)
-    exit_with_parent(os.getppid())  # the process that forked this worker: gone if the run was killed with -9
+    exit_with_parent(run)  # the process that made the pool: gone if the run was killed with -9
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
     from threadpoolctl import threadpool_limits
@@ -228,7 +241,9 @@ class LocalExecutor(Executor):
             if "forkserver" in methods:
                 context.set_forkserver_preload(PRELOAD)
             threads = max(1, default_num_workers() // self.slots)
-            self._pool = _Pool(self.slots, initializer=_local_worker_init, initargs=(threads,), context=context)
+            self._pool = _Pool(
+                self.slots, initializer=_local_worker_init, initargs=(threads, os.getpid()), context=context
+            )
         return self._pool
 
     def close(self, wait: bool = True) -> None:
