@@ -12,7 +12,9 @@ TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
 spec="${TORCH_SPEC:-torch==2.13.0}"
 if [ -n "${TORCH_SPEC:-}" ]; then
     python -m pip install "$spec"
-elif ! python -m pip install --no-index "$spec" 2>/dev/null; then
+elif python -m pip install --no-index --no-deps "$spec" 2>/dev/null; then
+    python -m pip install "$spec"  # the local wheel is in; its own dependencies come from the package index
+else
     echo "no local $spec wheel: taking the CPU build from $TORCH_CPU_INDEX" >&2
     python -m pip install "$spec" --index-url "$TORCH_CPU_INDEX"
 fi

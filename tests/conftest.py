@@ -14,6 +14,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("MER_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 
 
+def words_missed(heard: str, said: str) -> int:
+    """Word-level edit distance between a transcript and the sentence spoken, ignoring case and punctuation.
+
+    Whisper's int8 kernels differ between CPU generations, so a machine can mishear a word of synthetic speech
+    that another hears right; transcription tests allow one word, not an exact string."""
+    import re
+
+    a, b = (re.findall(r"[a-z']+", text.lower()) for text in (heard, said))
+    row = list(range(len(b) + 1))
+    for i, word in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
+    return row[-1]
+
+
 @pytest.fixture
 def real_corpus():
     """Path to one corpus under ../shared/data/real, or a skip saying why it is unavailable."""

@@ -11,6 +11,7 @@ from mer_builder import api
 from mer_builder.cli import main
 from mer_builder.pipeline import BuildOptions, prepare
 from mer_builder.recipes.common import Utterance
+from tests.conftest import words_missed
 
 pytest.importorskip("faster_whisper", reason="faster-whisper (offline extras) is not installed")
 
@@ -47,9 +48,9 @@ def test_missing_transcripts_are_transcribed_and_marked(speak, tmp_path):
     assert outcome.report["transcripts"] == {"transcribed": 2, "no_words": 0, "unsupported_language": 1}
     records = {r["id"]: r for r in map(json.loads, (out / "meta_manifest.jsonl").read_text().splitlines())}
     a, b, c, d = (records[f"SPOKEN/{k}"] for k in "abcd")
-    assert a["text"] == "I am so happy to see you again." and a["transcript_source"] == "whisper"
+    assert words_missed(a["text"], "I am so happy to see you again.") <= 1 and a["transcript_source"] == "whisper"
     assert a["notes"] == ["the corpus has no transcript", "machine transcript by Whisper (packaged:whisper-tiny.en)"]
-    assert b["text"] == "Please leave me alone." and b["transcript_source"] == "whisper"
+    assert words_missed(b["text"], "Please leave me alone.") <= 1 and b["transcript_source"] == "whisper"
     assert c["text"] == "The corpus transcript stays." and "transcript_source" not in c
     assert d["text"] == "" and "transcript_source" not in d  # tiny.en is English-only: left as the corpus had it
     assert json.loads((out / "build_report.json").read_text())["corpora"]["SPOKEN"]["transcripts"]["transcribed"] == 2

