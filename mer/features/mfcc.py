@@ -1,17 +1,15 @@
 """MFCC mean+std summaries for many clips at once, numerically matching librosa's MFCC.
 
-librosa computes one file at a time through several layers of generic code. Here the
-frames of a whole batch of clips go through one real FFT, one mel matrix product and one
-DCT matrix product (float32, scipy's pocketfft), and the per-clip dB floor (`top_db`) and
-mean/std are taken with segment reductions. Same maths as `librosa.feature.mfcc` with its
-defaults: periodic Hann window, centred zero-padded frames, power spectrum, Slaney mel
+librosa computes one file at a time through several layers of generic code. Here each clip's
+frames go through one real FFT, one mel matrix product and one DCT matrix product (float32,
+scipy's pocketfft), with no per-call overhead beyond that. Same maths as `librosa.feature.mfcc`
+with its defaults: periodic Hann window, centred zero-padded frames, power spectrum, Slaney mel
 filters with Slaney area normalisation, `power_to_db(ref=1, amin=1e-10, top_db)`, DCT-II
 with orthonormal scaling.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +19,6 @@ from threadpoolctl import threadpool_limits
 from .config import MfccSpec
 
 _AMIN = 1e-10
-_MAX_BLOCK_FRAMES = 2048  # frames per FFT block: large enough to amortise overhead, small enough for the cache
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -79,47 +76,26 @@ class MfccExtractor:
     def n_frames(self, n_samples: int) -> int:
         return 1 + n_samples // self.spec.hop_length
 
-    def _windowed_frames(self, waveforms: Sequence[np.ndarray], n_frames: Sequence[int]) -> np.ndarray:
-        """Centred, zero-padded (n_fft // 2 each side), Hann-windowed frames of all clips, stacked."""
-        pad, n_fft, hop = self.spec.n_fft // 2, self.spec.n_fft, self.spec.hop_length
-        out = np.empty((sum(n_frames), n_fft), np.float32)
-        row = 0
-        for waveform, count in zip(waveforms, n_frames, strict=True):
-            padded = np.pad(np.asarray(waveform, dtype=np.float32), (pad, pad))
-            view = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:count]
-            np.multiply(view, self._window, out=out[row : row + count])
-            row += count
-        return out
-
     def frame_mfcc(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Frame-level MFCCs, one (n_frames, n_mfcc) array per clip, computed in shared FFT blocks.
+        """Frame-level MFCCs, one (n_frames, n_mfcc) array per clip.
 
-        The matrix products run on one BLAS thread: a multi-threaded product rounds differently, and
-        features must not depend on how many threads the worker they ran on had (any backend, any
-        `--num_workers` gives the same bytes). Parallelism comes from the workers instead.
+        Features must be the same bytes whatever batch, backend or `--num_workers` produced them. BLAS
+        rounds a row of a product differently depending on where it sits in the matrix (seen with
+        OpenBLAS on AMD CPUs) and on its thread count, so each clip's FFT and products run on its own
+        frames only, on one BLAS thread; parallelism comes from the workers instead.
         """
         with threadpool_limits(limits=1, user_api="blas"):
-            return self._frame_mfcc(waveforms)
+            return [self._clip_mfcc(waveform) for waveform in waveforms]
 
-    def _frame_mfcc(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
-        lengths = [self.n_frames(len(w)) for w in waveforms]
-        out: list[np.ndarray] = []
-        start = 0
-        while start < len(waveforms):
-            stop, total = start + 1, lengths[start]
-            while stop < len(waveforms) and total + lengths[stop] <= _MAX_BLOCK_FRAMES:
-                total += lengths[stop]
-                stop += 1
-            spectrum = scipy.fft.rfft(self._windowed_frames(waveforms[start:stop], lengths[start:stop]), axis=1)
-            log_mel = 10.0 * np.log10(np.maximum((np.abs(spectrum) ** 2) @ self._mel_t, _AMIN))
-            offsets = np.cumsum([0, *lengths[start:stop]])
-            if self.spec.top_db is not None:  # librosa's dB floor is relative to each clip's own peak
-                floors = np.maximum.reduceat(log_mel.max(axis=1), offsets[:-1]) - self.spec.top_db
-                log_mel = np.maximum(log_mel, np.repeat(floors, lengths[start:stop])[:, None])
-            coefficients = log_mel @ self._dct
-            out.extend(coefficients[a:b] for a, b in itertools.pairwise(offsets))
-            start = stop
-        return out
+    def _clip_mfcc(self, waveform: np.ndarray) -> np.ndarray:
+        pad, n_fft, hop = self.spec.n_fft // 2, self.spec.n_fft, self.spec.hop_length
+        padded = np.pad(np.asarray(waveform, dtype=np.float32), (pad, pad))
+        frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][: self.n_frames(len(waveform))]
+        spectrum = scipy.fft.rfft(frames * self._window, axis=1)
+        log_mel = 10.0 * np.log10(np.maximum((np.abs(spectrum) ** 2) @ self._mel_t, _AMIN))
+        if self.spec.top_db is not None:  # librosa's dB floor is relative to the clip's own peak
+            log_mel = np.maximum(log_mel, log_mel.max() - self.spec.top_db)
+        return log_mel @ self._dct
 
     def summaries(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         if len(waveforms) == 0:

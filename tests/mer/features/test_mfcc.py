@@ -48,18 +48,19 @@ def test_summaries_are_mean_and_std_and_do_not_depend_on_batching():
     batched = extractor.summaries(clips)
     assert batched.shape == (len(clips), 160) and batched.dtype == np.float32
     one_by_one = np.concatenate([extractor.summaries([c]) for c in clips])
-    np.testing.assert_allclose(batched, one_by_one, rtol=1e-6, atol=1e-4)  # BLAS may round per batch size
+    assert np.array_equal(batched, one_by_one)  # the same bytes, whatever the batch (resumed runs rely on it)
     want = librosa.feature.mfcc(y=clips[0], sr=16000, n_mfcc=80)
     np.testing.assert_allclose(batched[0, :80], want.mean(axis=1), atol=1e-3)
     np.testing.assert_allclose(batched[0, 80:], want.std(axis=1), atol=1e-3)
 
 
-def test_many_clips_span_several_fft_blocks_in_order():
+def test_a_clips_features_do_not_depend_on_its_batch_mates_or_position():
     rng = np.random.default_rng(2)
     clips = [(0.05 * rng.standard_normal(int(rng.integers(8000, 60000)))).astype(np.float32) for _ in range(40)]
     extractor = MfccExtractor(MfccSpec(), 16000)
-    assert sum(extractor.n_frames(len(c)) for c in clips) > 2048  # more than one block
-    np.testing.assert_allclose(extractor.summaries(clips)[25], extractor.summaries([clips[25]])[0], atol=1e-4)
+    alone = extractor.summaries([clips[25]])[0]
+    assert np.array_equal(extractor.summaries(clips)[25], alone)
+    assert np.array_equal(extractor.summaries(clips[20:26][::-1])[0], alone)
 
 
 def test_bad_mfcc_settings_are_refused():
