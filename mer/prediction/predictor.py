@@ -49,6 +49,7 @@ from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
+from ..modalities import modality_names
 from ..models import FusionModel
 from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
 from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES, Transcriber, Transcript, TranscriptionError, file_sha256
@@ -156,6 +157,8 @@ class Predictor:
         self.labels: list[str] = list(checkpoint["labels"])
         self.modalities: tuple[str, ...] = tuple(checkpoint["modalities"])
         self.branch_heads: tuple[str, ...] = tuple(checkpoint.get("branch_heads") or ())
+        students = (checkpoint.get("distill") or {}).get("students") or []
+        self.distilled = set(modality_names(students)) if students else set()  # the heads taught by the teacher
         training = (checkpoint.get("config") or {}).get("training") or {}
         self.modality_dropout = float(training.get("modality_dropout") or 0.0)
         self.device = _device(device)
@@ -541,10 +544,10 @@ class Predictor:
         """`heads`: which outputs predicted the input's rows (None: the fused model, else a branch head)."""
         sample_rate = self.pipeline.config.sample_rate
         head = "+".join(sorted("fusion" if h is None else h for h in heads)) if heads - {None} else None
-        if head is not None:
-            alone = " and ".join(sorted(h for h in heads if h is not None))
+        for alone in sorted(h for h in heads if h is not None):
+            kind = "distilled" if alone in self.distilled else "own (teacher)"
             item.notes.append(
-                f"predicted by the distilled {alone} head (only {alone} was there)"
+                f"predicted by the {kind} {alone} head (only {alone} was there)"
                 + ("; windows with more modalities by the fused model" if None in heads else "")
             )
         mean = np.mean([p for _, _, p in rows], axis=0)

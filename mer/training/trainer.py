@@ -304,6 +304,7 @@ class Trainer:
 
         def predict(rows: FeatureStore) -> np.ndarray:
             out = predict_outputs(self.model, rows, size, self.device)
+            # a rank's share may be empty: then only an empty FUSION array comes back
             return np.concatenate([out.get(n, out[FUSION]) for n in names], axis=1)
 
         stacked = sharded_predict(predict, self.val_store, self.dist)

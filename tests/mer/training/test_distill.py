@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from mer import Predictor
-from mer.commands import train_main
+from mer.commands import evaluate_main, train_main
 from mer.config import ConfigError, load_config, validate
 from mer.models import build_model
 from mer.prediction import PredictionError
 from mer.prediction.cli import predict_main
+from mer.results import collect, markdown_table
 from mer.training.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from mer.training.losses import Distillation, soft_target_kl
 from mer_builder.labels import EMOTIONS
@@ -158,6 +159,24 @@ def test_the_audio_head_learns_to_agree_with_the_teacher(runs):
     checkpoint = load_checkpoint(runs[0.5] / "checkpoints" / "best.pt")
     assert checkpoint["branch_heads"] == ["audio"] and checkpoint["distill"]["weight"] == 0.5
     assert 0 <= checkpoint["val_metrics"]["head_audio_agreement"] <= 1
+
+
+def test_evaluation_and_results_tables_report_the_heads(runs, tmp_path):
+    """evaluate.py scores the audio head alone and its agreement with the checkpoint teacher (reloaded from the
+    path training recorded); `mer results` shows it as an `A head` row with a teacher agreement column."""
+    ckpt = runs[0.5] / "checkpoints" / "best.pt"
+    for group in ("testA", "testB"):
+        out = tmp_path / "eval" / group
+        sets = ["--set", f"data.eval_dir={runs['features'] / group}"]
+        assert evaluate_main(["--ckpt", str(ckpt), *sets, "--output_dir", str(out), "--name", group, "--quiet"]) == 0
+        metrics = json.loads((out / "metrics_eval.json").read_text())
+        head = metrics["branch_heads"]["audio"]
+        assert head["n"] == metrics["n"] and 0 <= head["uar"] <= 1 and 0 <= head["agreement"] <= 1
+    rows = {(r.eval_set, r.modalities): r for r in collect(tmp_path / "eval")}
+    assert set(rows) == {(g, m) for g in ("testA", "testB") for m in ("A+T", "A head")}
+    assert "agreement" in rows["testA", "A head"].summary and "agreement" not in rows["testA", "A+T"].summary
+    table = markdown_table(list(rows.values()))
+    assert "teacher agreement" in table.splitlines()[0] and "| A head |" in table
 
 
 def test_a_text_teacher_is_the_runs_own_text_head(demo_features, tmp_path):
