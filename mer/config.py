@@ -26,12 +26,12 @@ from mer_builder.labels import LABEL_TYPES
 from mer_builder.manifest import GROUPS
 
 from .device import DEVICE_PATTERN
-from .modalities import MODALITY_NAMES, modality_names
+from .modalities import MODALITY_LETTERS, MODALITY_NAMES, modality_names
 from .models import MODELS, ModalityMismatch, check_modalities
 from .models.moe import ROUTINGS
 from .protocols import PROTOCOLS
 from .registry import Registry
-from .training.losses import LOSSES
+from .training.losses import CKPT_TEACHER, LOSSES
 
 
 class ConfigError(InputError, ValueError):
@@ -46,6 +46,7 @@ class Key:
     choices: tuple[str, ...] | Registry | None = None  # a registry's names are read when checked
     low: float | None = None  # inclusive bounds
     high: float | None = None
+    above: float | None = None  # exclusive lower bound
     below: float | None = None  # exclusive upper bound
     nullable: bool = False
     min_items: int = 1  # list kinds
@@ -236,6 +237,25 @@ SCHEMA: dict[str, Key] = {
         low=0.0,
         below=1.0,
         nullable=True,
+    ),
+    # cross-modal distillation (see docs/training.md): per-modality heads taught by a teacher in the same run
+    "training.distill.teacher": Key(
+        None,
+        "str",
+        "distillation teacher: a modality of this run (text, audio, video: its own head, trained on the labels) "
+        "or ckpt:PATH (a trained mer checkpoint, frozen); null = no distillation",
+        nullable=True,
+    ),
+    "training.distill.students": Key(
+        ["A"], "modalities", "distillation: the modalities that get a head of their own, taught by the teacher"
+    ),
+    "training.distill.temperature": Key(2.0, "float", "distillation: softmax temperature of both sides", above=0.0),
+    "training.distill.weight": Key(
+        0.5,
+        "float",
+        "distillation: a student head's loss is (1-w) CE(labels) + w T^2 KL(teacher || student)",
+        low=0.0,
+        high=1.0,
     ),
     "training.early_stopping.metric": Key(
         "uar", "str", "val metric for model selection and early stopping", choices=METRIC_CHOICES
@@ -442,6 +462,8 @@ def _check(dotted: str, key: Key, value: Any) -> Any:
             value = float(value)
         if key.low is not None and value < key.low:
             raise fail(f"a value >= {key.low}")
+        if key.above is not None and value <= key.above:
+            raise fail(f"a value > {key.above}")
         if key.high is not None and value > key.high:
             raise fail(f"a value <= {key.high}")
         if key.below is not None and value >= key.below:
@@ -515,11 +537,60 @@ def validate(config: dict, require: Iterable[str] = ()) -> dict:
         check_modalities(model["name"], modality_names(checked["data"]["modalities"]))
     except ModalityMismatch as exc:
         raise ConfigError(str(exc)) from None
+    _check_distill(checked)
     if len(set(checked["experiment"]["seeds"])) != len(checked["experiment"]["seeds"]):
         raise ConfigError(f"experiment.seeds: repeated seed in {checked['experiment']['seeds']}")
     if checked["experiment"]["name"] is None:
         raise ConfigError("experiment.name must be set (pass --run_name or --set experiment.name=...)")
     return checked
+
+
+def distill_teacher(training: Mapping) -> tuple[str, str] | None:
+    """("modality", name) or ("ckpt", absolute path) for a validated `training` section; None: no distillation."""
+    teacher = training["distill"]["teacher"]
+    if teacher is None:
+        return None
+    if teacher.startswith(CKPT_TEACHER):
+        return "ckpt", teacher.removeprefix(CKPT_TEACHER)
+    return "modality", teacher
+
+
+def _check_distill(checked: dict) -> None:
+    """`training.distill`: a teacher of this run's modalities or a checkpoint that exists, and students the data
+    has, other than the teacher. Normalises a modality teacher to its name and a checkpoint to an absolute path."""
+    distill = checked["training"]["distill"]
+    teacher = distill["teacher"]
+    if teacher is None:
+        return
+    modalities = checked["data"]["modalities"]
+    students = distill["students"]
+    absent = [m for m in students if m not in modalities]
+    if absent:
+        raise ConfigError(
+            f"training.distill.students: {absent} not in data.modalities {modalities}; a student must be a "
+            "modality the model is trained on"
+        )
+    if teacher.startswith(CKPT_TEACHER):
+        path = Path(teacher.removeprefix(CKPT_TEACHER)).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"training.distill.teacher: {teacher}: checkpoint file not found")
+        distill["teacher"] = CKPT_TEACHER + str(path.resolve())
+        return
+    letter = teacher.upper() if teacher.upper() in MODALITY_NAMES else MODALITY_LETTERS.get(teacher.lower())
+    if letter is None:
+        raise ConfigError(
+            f"training.distill.teacher: expected one of {list(MODALITY_LETTERS)} or ckpt:PATH, got {teacher!r}"
+        )
+    if letter not in modalities:
+        raise ConfigError(
+            f"training.distill.teacher: {MODALITY_NAMES[letter]} is not in data.modalities {modalities}; the teacher "
+            "must be a modality of this run (or ckpt:PATH)"
+        )
+    if letter in students:
+        raise ConfigError(
+            f"training.distill: {MODALITY_NAMES[letter]} is both the teacher and a student; leave it out of students"
+        )
+    distill["teacher"] = MODALITY_NAMES[letter]
 
 
 def differing_keys(a: Mapping, b: Mapping, ignore: Iterable[str] = ()) -> list[str]:

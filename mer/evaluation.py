@@ -8,6 +8,10 @@ An evaluation folder holds
     confusion_matrix.csv    counts, true classes as rows, predicted as columns
     confusion_matrix.png    the same, labelled, coloured by recall
     predictions.csv         id, dataset, true and predicted label, and the class probabilities per row
+
+A checkpoint with branch heads (cross-modal distillation) also gets `branch_heads` in metrics_eval.json:
+per head the same headline metrics of the head alone and, for a student, `agreement` (the share of rows
+where it predicts what the teacher predicts; the checkpoint teacher is reloaded from its recorded path).
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ from mer_builder.fsutil import atomic_write_json, atomic_write_text, csv_text
 from mer_builder.labels import label_space
 
 from .features.store import NO_LABEL, FeatureStore, SubsetStore
-from .inference import predict_logits
+from .inference import FUSION, predict_logits, predict_outputs
 from .metrics import HEADLINE, classification_metrics, cross_entropy
+from .modalities import MODALITY_NAMES
 from .training.checkpoint import (
     CheckpointError,
     check_store_fits,
     checkpoint_kind,
     checkpoint_label_type,
+    load_teacher,
     model_from_checkpoint,
 )
+from .training.losses import CKPT_TEACHER
 from .training.plots import plot_confusion
 
 logger = logging.getLogger(__name__)
@@ -163,7 +170,8 @@ def evaluate_checkpoint(
             "%s was extracted with a different feature config than %s (differs in %s)", where, source, changed
         )
     model = model_from_checkpoint(checkpoint, source).to(device)
-    logits = predict_logits(model, store, batch_size, device, quiet, desc=f"evaluate {eval_set}")
+    outputs = predict_outputs(model, store, batch_size, device, quiet, desc=f"evaluate {eval_set}")
+    logits = outputs.pop(FUSION)
     experiment = checkpoint.get("config", {}).get("experiment", {})
     provenance = {
         "eval_set": eval_set,
@@ -179,7 +187,38 @@ def evaluate_checkpoint(
         **({"unlabelled_rows": unlabelled} if unlabelled else {}),
         **info,
     }
+    if outputs:
+        provenance["branch_heads"] = branch_head_metrics(checkpoint, outputs, store, batch_size, device)
     return write_evaluation(output_dir, logits, store.labels, store.meta, list(checkpoint["labels"]), provenance)
+
+
+def branch_head_metrics(
+    checkpoint: Mapping, outputs: Mapping[str, np.ndarray], store: FeatureStore, batch_size: int, device: torch.device
+) -> dict:
+    """Headline metrics of each branch head alone, and each student's agreement with the teacher's predictions
+    (left out when a checkpoint teacher is no longer where training found it)."""
+    labels, names = store.labels, list(checkpoint["labels"])
+    distill = checkpoint.get("distill") or {}
+    teacher_name = str(distill.get("teacher") or "")
+    teacher: np.ndarray | None = None
+    if teacher_name in outputs:
+        teacher = outputs[teacher_name].argmax(1)
+    elif teacher_name.startswith(CKPT_TEACHER):
+        path = teacher_name.removeprefix(CKPT_TEACHER)
+        try:
+            model = load_teacher(path, names, store, device)
+            teacher = predict_logits(model, store, batch_size, device).argmax(1)
+        except CheckpointError as exc:
+            logger.warning("agreement with the distillation teacher left out: %s", exc)
+    students = {MODALITY_NAMES.get(str(m), str(m)) for m in distill.get("students") or ()}
+    result = {}
+    for m, head_logits in outputs.items():
+        predicted = head_logits.argmax(1)
+        metrics = classification_metrics(labels, predicted, names)
+        result[m] = {k: metrics[k] for k in ("n", *HEADLINE)}
+        if teacher is not None and m in students:
+            result[m]["agreement"] = float(np.mean(predicted == teacher)) if len(predicted) else float("nan")
+    return result
 
 
 def headline(metrics: Mapping) -> str:

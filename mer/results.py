@@ -3,7 +3,9 @@
 Evaluations are grouped by what was run (run name, protocol, fold, evaluated set, model,
 modalities, label type), read from the files themselves rather than from folder names. Within a group
 each seed counts once. For protocols with folds (LOCO, LOSO) a `mean over folds` row averages
-the per-fold means, with the standard deviation across folds.
+the per-fold means, with the standard deviation across folds. A model with distilled branch heads
+(`training.distill`) also gets a row per head (modalities `A head`: that modality's own classifier
+alone), with its agreement with the teacher in an extra column.
 
 `list_runs` is the other view (`mer results --list`): one line per run folder with its config hash (the
 prefix of its hash-named checkpoints), model, data and best validation value, to find runs again.
@@ -28,6 +30,7 @@ from .metrics import HEADLINE, format_mean_std, mean_std, summarize
 
 COLUMN_TITLES = {"acc": "acc (WA)", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1", "uar": "UAR"}
 FOLD_MEAN = "mean over folds"
+AGREEMENT = "agreement"  # a distilled branch head's share of predictions equal to the teacher's
 logger = logging.getLogger(__name__)
 
 
@@ -73,13 +76,17 @@ def collect(folder: Path) -> list[ResultRow]:
             )
             continue
         groups[key][seed] = (path, record)
+        for modality, head in (record.get("branch_heads") or {}).items():
+            head_key = (*key[:5], f"{modality[0].upper()} head", key[6])
+            groups[head_key][seed] = (path, {**head, "classes_absent": record.get("classes_absent", [])})
     rows = []
     for key, by_seed in groups.items():
         records = [record for _, record in by_seed.values()]
         absent = sorted({c for r in records for c in r.get("classes_absent", [])})
+        keys = (*HEADLINE, AGREEMENT) if all(AGREEMENT in r for r in records) else HEADLINE
         rows.append(
             ResultRow(
-                *key, seeds=sorted(by_seed, key=str), n=records[0]["n"], summary=summarize(records), absent=absent
+                *key, seeds=sorted(by_seed, key=str), n=records[0]["n"], summary=summarize(records, keys), absent=absent
             )
         )
     rows.sort(key=lambda r: (r.run, r.model, r.modalities, r.fold, r.eval_set))
@@ -115,12 +122,17 @@ def _with_fold_means(rows: list[ResultRow]) -> list[ResultRow]:
 def markdown_table(rows: Sequence[ResultRow]) -> str:
     """Percentages, `mean ± std` over seeds (over folds in the fold-mean rows); a label type other than
     emotion is named beside the evaluated set (`testB (sentiment)`)."""
-    header = ["run", "protocol", "fold", "eval set", "model", "mod.", "seeds", "n", *COLUMN_TITLES.values(), "absent"]
+    agreement = any(AGREEMENT in r.summary for r in rows)
+    header = ["run", "protocol", "fold", "eval set", "model", "mod.", "seeds", "n", *COLUMN_TITLES.values()]
+    header += [*(["teacher agreement"] * agreement), "absent"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         eval_set = r.eval_set if r.label_type == "emotion" else f"{r.eval_set} ({r.label_type})"
         cells = [r.run, r.protocol, r.fold, eval_set, r.model, r.modalities, str(len(r.seeds)), str(r.n)]
         cells += [format_mean_std(r.summary[k]["mean"], r.summary[k]["std"], r.summary[k]["n"]) for k in COLUMN_TITLES]
+        if agreement:
+            found = r.summary.get(AGREEMENT)
+            cells.append(format_mean_std(found["mean"], found["std"], found["n"]) if found else "-")
         cells.append(", ".join(r.absent) or "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -128,7 +140,8 @@ def markdown_table(rows: Sequence[ResultRow]) -> str:
 
 def csv_table(rows: Sequence[ResultRow]) -> str:
     columns = ["run", "protocol", "fold", "eval_set", "model", "modalities", "label_type", "seeds", "n"]
-    columns += [f"{k}_{s}" for k in HEADLINE for s in ("mean", "std")] + ["absent"]
+    metrics = (*HEADLINE, *([AGREEMENT] * any(AGREEMENT in r.summary for r in rows)))
+    columns += [f"{k}_{s}" for k in metrics for s in ("mean", "std")] + ["absent"]
     records: list[Mapping] = []
     for r in rows:
         record = {
@@ -143,7 +156,7 @@ def csv_table(rows: Sequence[ResultRow]) -> str:
             "n": r.n,
             "absent": " ".join(r.absent),
         }
-        for k in HEADLINE:
+        for k in (k for k in metrics if k in r.summary):
             mean, std = r.summary[k]["mean"], r.summary[k]["std"]
             record[f"{k}_mean"] = "" if math.isnan(mean) else f"{mean:.4f}"
             record[f"{k}_std"] = "" if math.isnan(std) else f"{std:.4f}"

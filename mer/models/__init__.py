@@ -2,7 +2,8 @@
 
 Every model takes `features` ({"audio": (B, Da), "text": (B, Dt), ...}) and an optional
 `present` mask (B, M) in the model's modality order, and returns logits (B, num_classes).
-Each has `.modalities` and `.encoders` (one `ModalityEncoder` per modality), and its class
+Each has `.modalities` and `.encoders` (one `ModalityEncoder` per modality), encodes through
+`FusionModel.encode` (which also runs the distillation heads, when `add_branch_heads` gave it any), and its class
 declares the modalities it accepts (`accepts`) and needs (`requires`) and `from_config`,
 which reads the keys of the `model` config section that it uses. To add a model: write the
 class, decorate it with `@MODELS.register(name, summary)`, import its module here. A model may

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 from mer_builder.errors import InputError
 
 from ..modalities import MODALITY_LETTERS
 from ..registry import Registry
-from .layers import ModalityEncoder
+from .layers import ModalityEncoder, SwiGLUHead
 
 MODELS: Registry[Any] = Registry("model")
 
@@ -26,12 +27,20 @@ class FusionModel(nn.Module):
     accepts:  the modalities the model can use (a subset of audio, text, video);
     requires: the ones it cannot work without (empty: any non-empty subset of `accepts`);
     modalities, encoders: the modalities it was built for, in input order, and their encoders.
+
+    Branch heads (cross-modal distillation, `training.distill`): `add_branch_heads` gives chosen modalities
+    a classifier of their own over their encoder's output. Every model encodes through `encode`, which
+    then also leaves each head's logits in `branch_logits` (inside forward, so DDP and EMA see them like
+    any other weights); the trainer adds their losses and prediction uses a head when only its modality
+    is there. A model without heads behaves, and stores, exactly as before.
     """
 
     accepts: ClassVar[frozenset[str]] = frozenset()
     requires: ClassVar[frozenset[str]] = frozenset()
     modalities: tuple[str, ...]
     encoders: nn.ModuleDict
+    branch_heads: nn.ModuleDict | None
+    branch_logits: dict[str, torch.Tensor]
 
     @classmethod
     def from_config(
@@ -57,6 +66,30 @@ class FusionModel(nn.Module):
             raise ValueError(f"{type(self).__name__} needs {need}, got {list(modalities)}")
         self.modalities = tuple(modalities)
         self.encoders = nn.ModuleDict({m: ModalityEncoder(dims[m], hidden_dim, dropout) for m in self.modalities})
+        self.encoded_dim, self.head_dropout = hidden_dim, dropout
+        self.branch_heads, self.branch_logits = None, {}
+
+    def add_branch_heads(self, modalities: Sequence[str], num_classes: int) -> None:
+        """A classifier (the SwiGLU head at twice the encoder width) over each named modality's encoding."""
+        unknown = [m for m in modalities if m not in self.modalities]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no {unknown} branch to add a head to (has {self.modalities})")
+        width, chosen = self.encoded_dim, [m for m in self.modalities if m in modalities]
+        heads = {m: SwiGLUHead(width, 2 * width, num_classes, self.head_dropout) for m in chosen}
+        self.branch_heads = nn.ModuleDict(heads)
+
+    @property
+    def head_modalities(self) -> tuple[str, ...]:
+        """The modalities with a branch head of their own (empty without distillation)."""
+        return tuple(self.branch_heads) if self.branch_heads is not None else ()
+
+    def encode(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each modality's encoder output (B, hidden), in model order; the branch heads' logits go to
+        `branch_logits`. A branch head reads its own modality only, so masking in the fusion does not touch it."""
+        encoded = {m: self.encoders[m](features[m]) for m in self.modalities}
+        heads = self.branch_heads.items() if self.branch_heads is not None else ()
+        self.branch_logits = {m: head(encoded[m]) for m, head in heads}
+        return encoded
 
 
 def _listed(names: frozenset[str], last: str) -> str:

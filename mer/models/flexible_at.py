@@ -39,7 +39,7 @@ class FlexibleAT(FusionModel):
         self.head = SwiGLUHead(hidden_dim, hidden_dim * ffn_mult, num_classes, dropout)
 
     def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
-        encoded = [self.encoders[m](features[m]) for m in self.modalities]
+        encoded = list(self.encode(features).values())
         if self.fusion is None:
             return self.head(encoded[0])
         p1, p2 = (None, None) if present is None else (present[:, 0], present[:, 1])

@@ -45,7 +45,7 @@ class GatedAVT(FusionModel):
         self.classifier = nn.Linear(hidden_dim, num_classes)
 
     def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
-        encoded = {m: self.encoders[m](features[m]) for m in self.modalities}
+        encoded = self.encode(features)
         mask = {m: None if present is None else present[:, i] for i, m in enumerate(self.modalities)}
         fused = [self.pairs[f"{a}_{b}"](encoded[a], encoded[b], mask[a], mask[b]) for a, b in PAIRS]
         hidden = self.proj(self.drop(torch.relu(torch.cat(fused, dim=-1))))

@@ -72,5 +72,5 @@ class LowRankFusion(FusionModel):
         return torch.einsum("xr,rbo->bo", self.rank_weights, product) + self.bias
 
     def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
-        encoded = [self.encoders[m](features[m]) for m in self.modalities]
+        encoded = list(self.encode(features).values())
         return self.head(self.fuse(encoded, present))

@@ -127,7 +127,7 @@ class MixtureOfExperts(FusionModel):
         return probs, weights
 
     def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
-        tokens = torch.stack([self.encoders[m](features[m]) for m in self.modalities], dim=1)
+        tokens = torch.stack(list(self.encode(features).values()), dim=1)
         tokens = tokens + self.modality_embedding
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device) if present is None else present
         mask = mask.bool()

@@ -57,7 +57,7 @@ class RobustATV(FusionModel):
         self.head = SwiGLUHead(hidden_dim, hidden_dim * ffn_mult, num_classes, dropout)
 
     def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
-        tokens = torch.stack([self.encoders[m](features[m]) for m in self.modalities], dim=1)
+        tokens = torch.stack(list(self.encode(features).values()), dim=1)
         tokens = tokens + self.modality_embedding
         batch = tokens.shape[0]
         sequence = torch.cat([self.cls.expand(batch, -1, -1), tokens], dim=1)

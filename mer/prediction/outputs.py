@@ -3,10 +3,12 @@
 Files (probabilities with 6 decimals, in the checkpoint's label order):
 
     predictions CSV   path, status (ok | failed), label, p_<class> for every class, modalities
-                      (the ones actually used, joined by "+"), duration_s, windows, transcript,
+                      (the ones actually used, joined by "+"), head (only when a distilled branch head
+                      predicted some input: its modality, or "fusion"), duration_s, windows, transcript,
                       transcript_source (given | whisper), notes, error
     predictions JSONL one object per input: path, status, label, probabilities {class: p},
-                      modalities [...], duration_s, transcript, transcript_source,
+                      modalities [...], head (only when a distilled branch head predicted it),
+                      duration_s, transcript, transcript_source,
                       timeline [{start_s, end_s, label, probabilities, transcript}], notes [...], error
     timeline CSV      path, start_s, end_s, label, p_<class> for every class, transcript (the words
                       Whisper timed inside the window); one row per window
@@ -52,6 +54,7 @@ def predictions_csv(results: Sequence[Prediction], labels: Sequence[str]) -> str
             "label": r.label or "",
             **{f"p_{k}": f"{r.probabilities[k]:.6f}" for k in labels if r.ok},
             "modalities": "+".join(r.modalities),
+            "head": r.head or "fusion",
             "duration_s": "" if r.duration_s is None else f"{r.duration_s:.3f}",
             "windows": len(r.timeline) or "",
             "transcript": r.transcript or "",
@@ -62,7 +65,9 @@ def predictions_csv(results: Sequence[Prediction], labels: Sequence[str]) -> str
         }
         for r in results
     ]
-    columns = ["path", "status", "label", *_probability_columns(labels), "modalities", "duration_s", "windows"]
+    headed = any(r.head is not None for r in results)
+    columns = ["path", "status", "label", *_probability_columns(labels), "modalities", *(["head"] * headed)]
+    columns += ["duration_s", "windows"]
     columns += ["transcript", "transcript_source", *(["explanation"] if explained else []), "notes", "error"]
     return csv_text(rows, columns)
 

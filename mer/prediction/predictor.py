@@ -18,6 +18,10 @@ utterance had in training. Missing modalities follow how the model was trained:
 * video: a video file's audio track is always used; its faces are used when the model takes
   video. An audio file, or a video without a face, gets the zero face vector that the training
   features gave clips without video or without a face.
+* a checkpoint trained with cross-modal distillation (`training.distill`) has branch heads: when only
+  one modality of an input is there (audio without a transcript) and that modality has a head, the
+  head predicts instead of the fusion, also for a model trained without modality dropout. The result's
+  `head` names it (None: the fused model predicted).
 
 One bad file never stops the others: it comes back as a `Prediction` whose `error` says why.
 """
@@ -29,7 +33,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -45,6 +49,8 @@ from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
+from ..modalities import modality_names
+from ..models import FusionModel
 from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
 from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES, Transcriber, Transcript, TranscriptionError, file_sha256
 
@@ -86,13 +92,17 @@ class Prediction:
     notes: tuple[str, ...] = ()
     error: str | None = None
     explanation: Explanation | None = None  # from Predictor.explain
+    head: str | None = None  # the branch head that predicted (e.g. "audio"); None: the fused model
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values; `head` only when a branch head predicted, so models without heads keep their output."""
         data = asdict(self)
+        if self.head is None:
+            del data["head"]
         data["modalities"], data["notes"], data["timeline"] = (
             list(self.modalities),
             list(self.notes),
@@ -146,6 +156,9 @@ class Predictor:
         self.source, self.batch_size, self.quiet = source, batch_size, quiet
         self.labels: list[str] = list(checkpoint["labels"])
         self.modalities: tuple[str, ...] = tuple(checkpoint["modalities"])
+        self.branch_heads: tuple[str, ...] = tuple(checkpoint.get("branch_heads") or ())
+        students = (checkpoint.get("distill") or {}).get("students") or []
+        self.distilled = set(modality_names(students)) if students else set()  # the heads taught by the teacher
         training = (checkpoint.get("config") or {}).get("training") or {}
         self.modality_dropout = float(training.get("modality_dropout") or 0.0)
         self.device = _device(device)
@@ -189,8 +202,23 @@ class Predictor:
 
     @property
     def can_skip_text(self) -> bool:
-        """Whether a file without a transcript can still be predicted (no text input, or trained to miss it)."""
-        return "text" not in self.modalities or (self.modality_dropout > 0 and len(self.modalities) > 1)
+        """Whether a file without a transcript can still be predicted (no text input, trained to miss it, or
+        the one other modality has a branch head of its own)."""
+        others = tuple(m for m in self.modalities if m != "text")
+        return (
+            "text" not in self.modalities
+            or (self.modality_dropout > 0 and len(self.modalities) > 1)
+            or self.head_for(others) is not None
+        )
+
+    def head_for(self, present: Sequence[str]) -> str | None:
+        """The branch head that predicts a row with these modalities present: the one modality's head when
+        only one is there and it has a head; None (the fused model) otherwise."""
+        return present[0] if len(present) == 1 and present[0] in self.branch_heads else None
+
+    def _row_heads(self, features: Mapping[str, Sequence[np.ndarray | None]]) -> list[str | None]:
+        n = len(next(iter(features.values())))
+        return [self.head_for([m for m in self.modalities if features[m][r] is not None]) for r in range(n)]
 
     def encoder_names(self) -> list[tuple[str, str]]:
         """(modality, what makes its vector) for every modality the pipeline can compute."""
@@ -392,14 +420,17 @@ class Predictor:
             features["video"] = [by_item.get(item.index) for item, _, _ in segments]
 
         live = [k for k, (item, _, _) in enumerate(segments) if not item.error]
-        probabilities = self.class_probabilities({m: [v[k] for k in live] for m, v in features.items()}) if live else []
+        live_features = {m: [v[k] for k in live] for m, v in features.items()}
+        probabilities = self.class_probabilities(live_features) if live else []
         rows = dict(zip(live, probabilities, strict=True))
+        heads = dict(zip(live, self._row_heads(live_features) if live else [], strict=True))
         for item in batch:
             if item.error:
                 yield item, Prediction(str(item.path), notes=tuple(item.notes), error=item.error)
             else:
                 own = [(a, b, rows[k]) for k, (owner, a, b) in enumerate(segments) if owner is item]
-                prediction = self._prediction(item, own, windowed)
+                used = {heads[k] for k, (owner, _, _) in enumerate(segments) if owner is item}
+                prediction = self._prediction(item, own, windowed, used)
                 if explain:
                     first = next(k for k, (owner, _, _) in enumerate(segments) if owner is item)
                     whole = {m: v[first] for m, v in features.items()} if len(item.spans) == 1 else None
@@ -500,11 +531,25 @@ class Predictor:
                 tensors[modality] = torch.from_numpy(stacked).to(device)
             mask = torch.tensor(present, dtype=torch.bool).T.to(device)
             logits = self.model(tensors, None if bool(mask.all()) else mask)
+            heads = self._row_heads({m: features[m][start : start + len(rows)] for m in self.modalities})
+            for r, head in enumerate(heads):
+                if head is not None:
+                    logits[r] = cast(FusionModel, self.model).branch_logits[head][r]
             out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         return np.concatenate(out)
 
-    def _prediction(self, item: _Input, rows: list[tuple[int, int, np.ndarray]], windowed: bool) -> Prediction:
+    def _prediction(
+        self, item: _Input, rows: list[tuple[int, int, np.ndarray]], windowed: bool, heads: set[str | None]
+    ) -> Prediction:
+        """`heads`: which outputs predicted the input's rows (None: the fused model, else a branch head)."""
         sample_rate = self.pipeline.config.sample_rate
+        head = "+".join(sorted("fusion" if h is None else h for h in heads)) if heads - {None} else None
+        for alone in sorted(h for h in heads if h is not None):
+            kind = "distilled" if alone in self.distilled else "own (teacher)"
+            item.notes.append(
+                f"predicted by the {kind} {alone} head (only {alone} was there)"
+                + ("; windows with more modalities by the fused model" if None in heads else "")
+            )
         mean = np.mean([p for _, _, p in rows], axis=0)
         timeline = ()
         if windowed:
@@ -529,6 +574,7 @@ class Predictor:
             transcript_source=None if item.text is None else "whisper" if item.transcript else "given",
             timeline=timeline,
             notes=tuple(item.notes),
+            head=head,
         )
 
     def _named(self, probabilities: np.ndarray) -> dict[str, float]:

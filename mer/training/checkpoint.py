@@ -23,6 +23,9 @@ A checkpoint is a dict of tensors and plain Python values only, so it loads with
     config_hash     mer.config.config_hash of `config`: best.pt is also reachable as
                     checkpoints/<config_hash>[-<fold>]-seed<k>.pt (the same file), findable once copied out
     train_state     last.pt only: optimizer, schedule, EMA, early stopping, history, for --resume
+    branch_heads    the modalities with a head of their own (cross-modal distillation, `training.distill`),
+                    e.g. ["audio", "text"]; their weights are in model_state. Absent = none (older checkpoints)
+    distill         the `training.distill` section the heads were trained with (absent without distillation)
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import numpy as np
 import torch
@@ -44,7 +47,9 @@ from mer_builder.errors import InputError
 from mer_builder.fsutil import atomic_output
 
 from .. import __version__
+from ..modalities import modality_names
 from ..models import FusionModel, build_model
+from .losses import CKPT_TEACHER
 
 if TYPE_CHECKING:
     from ..finetune.model import FinetuneModel
@@ -87,6 +92,9 @@ def make_checkpoint(
     **extra: Any,
 ) -> dict:
     state = model.state_dict() if isinstance(model, FusionModel) else model.checkpoint_state()
+    heads = model.head_modalities if isinstance(model, FusionModel) else ()
+    if heads:
+        extra = {"branch_heads": list(heads), "distill": dict(config["training"]["distill"]), **extra}
     checkpoint = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -217,6 +225,8 @@ def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> Tr
     model = build_model(
         checkpoint["model_config"], checkpoint["modalities"], checkpoint["dims"], len(checkpoint["labels"])
     )
+    if checkpoint.get("branch_heads"):
+        model.add_branch_heads(checkpoint["branch_heads"], len(checkpoint["labels"]))
     load_state_strict(model, checkpoint["model_state"], source)
     return model.eval()
 
@@ -231,14 +241,26 @@ def load_model_state(model: TrainableModel, state: Mapping[str, torch.Tensor], s
 
 def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_classes: int) -> TrainableModel:
     """The model a training store calls for: a fusion head over its feature vectors, or (raw inputs from
-    a processed folder) encoders + pooling + the same fusion head."""
+    a processed folder) encoders + pooling + the same fusion head. With `training.distill` a fusion head
+    gets branch heads: one per student, and one for a teacher that is a modality of the run."""
+    distill = config["training"]["distill"]
     if getattr(store, "kind", "features") != "features":
+        if distill["teacher"]:
+            raise InputError(
+                "training.distill: cross-modal distillation trains heads over stored features (train.py); "
+                "fine-tuning (train_hf_e2e.py) does not support it yet, set training.distill.teacher=null"
+            )
         from ..finetune.model import FinetuneModel, encoder_specs
 
         return FinetuneModel(
             modalities, encoder_specs(config, modalities), store.frame_dims, config["model"], num_classes
         )
-    return build_model(config["model"], modalities, {m: store.dims[m] for m in modalities}, num_classes)
+    model = build_model(config["model"], modalities, {m: store.dims[m] for m in modalities}, num_classes)
+    if distill["teacher"]:
+        teacher = distill["teacher"]
+        own_teacher = () if teacher.startswith(CKPT_TEACHER) else (teacher,)
+        model.add_branch_heads([*modality_names(distill["students"]), *own_teacher], num_classes)
+    return model
 
 
 def init_from_checkpoint(model: TrainableModel, path: Path | str) -> str:
@@ -259,16 +281,21 @@ def init_from_checkpoint(model: TrainableModel, path: Path | str) -> str:
     own = model.state_dict() if isinstance(model, FusionModel) else model.checkpoint_state()
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
-    missing = sorted(k for k in set(own) - set(state) if not k.startswith("backbones."))
+    # a stage that had no distillation stored no branch heads: they start fresh, like unused encoders
+    missing = sorted(k for k in set(own) - set(state) if not k.startswith(("backbones.", "branch_heads.")))
     if unexpected or shapes or missing:
         raise CheckpointError(
             f"{path}: its weights do not fit this model (unexpected {unexpected[:4]}, shape mismatches "
             f"{shapes[:4]}, missing outside the encoders {missing[:4]}); check model.* and data.modalities"
         )
     model.load_state_dict(dict(state), strict=False)
-    kept = len(set(own) - set(state))
-    return f"initialised from {path}: {len(state)} tensors" + (
-        f"; {kept} encoder tensors keep their pretrained values" if kept else ""
+    absent = set(own) - set(state)
+    fresh = len([k for k in absent if k.startswith("branch_heads.")])
+    kept = len(absent) - fresh
+    return (
+        f"initialised from {path}: {len(state)} tensors"
+        + (f"; {kept} encoder tensors keep their pretrained values" if kept else "")
+        + (f"; {fresh} branch-head tensors start fresh" if fresh else "")
     )
 
 
@@ -283,3 +310,17 @@ def check_store_fits(checkpoint: Mapping, modalities: Sequence[str], dims: Mappi
     if wrong:
         detail = ", ".join(f"{m} expected {a}-d found {b}-d" for m, (a, b) in wrong.items())
         raise CheckpointError(f"{where}: feature dims do not match the checkpoint: {detail}")
+
+
+def load_teacher(path: str, labels: Sequence[str], store: Any, device: torch.device) -> FusionModel:
+    """A checkpoint teacher for distillation: frozen, in eval mode, over features this store has, predicting
+    the same classes in the same order."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint_kind(checkpoint) != "features":
+        raise CheckpointError(f"{path}: a distillation teacher must be a train.py checkpoint (over stored features)")
+    if list(checkpoint["labels"]) != list(labels):
+        raise CheckpointError(f"{path}: the teacher predicts {checkpoint['labels']}, this run {list(labels)}")
+    check_store_fits(checkpoint, list(store.modalities), store.dims, f"{path} (distillation teacher)")
+    teacher = cast(FusionModel, model_from_checkpoint(checkpoint, path)).to(device)  # a features checkpoint
+    teacher.requires_grad_(False)
+    return teacher

@@ -8,6 +8,15 @@ recognition in conversation: each sample is pulled towards the other samples of 
 batch and towards its class prototype, pushed from the rest. Prototypes are the means of the last
 `queue_size` embeddings seen per class, so every class has an anchor even when a batch of 32 holds
 none of its samples (MELD's fear and disgust are 2-3 % of the data).
+
+Cross-modal distillation (`training.distill`) adds, for each student modality's own head,
+
+    (1 - w) * L(student, labels) + w * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+
+where L is the registry's classification loss above (same class weights and smoothing), w the weight and
+T the temperature; T^2 keeps the soft term's gradient on the scale of the hard one as T grows (Hinton et
+al., 2015). The teacher's logits are detached: the student moves towards the teacher, never the reverse.
+A teacher that is a modality of the same run has a head of its own, trained on the labels by L alone.
 """
 
 from __future__ import annotations
@@ -18,8 +27,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..modalities import modality_names
 from ..registry import Registry
 
+CKPT_TEACHER = "ckpt:"  # training.distill.teacher: ckpt:PATH names a checkpoint teacher
 LOSSES: Registry[Callable[[Mapping, torch.Tensor | None], nn.Module]] = Registry("loss")
 
 
@@ -102,8 +113,43 @@ class PrototypeContrastive(nn.Module):
         return per_anchor[has_positive].mean() if has_positive.any() else similarity.sum() * 0.0
 
 
+def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), averaged over the batch."""
+    log_student = F.log_softmax(student.float() / temperature, dim=-1)
+    log_teacher = F.log_softmax(teacher.detach().float() / temperature, dim=-1)
+    return F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True) * temperature**2
+
+
+class Distillation(nn.Module):
+    """The branch heads' losses (see the module docstring); `teacher` names a modality of the run or is None
+    (a checkpoint teacher, whose logits are passed in)."""
+
+    def __init__(self, distill: Mapping, classification: nn.Module, teacher: str | None):
+        super().__init__()
+        self.classification, self.teacher = classification, teacher
+        self.students = modality_names(distill["students"])
+        self.temperature, self.weight = float(distill["temperature"]), float(distill["weight"])
+
+    def forward(
+        self, heads: Mapping[str, torch.Tensor], labels: torch.Tensor, teacher_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        loss = torch.zeros((), device=labels.device)
+        if self.teacher is not None:
+            teacher_logits = heads[self.teacher]
+            loss = loss + self.classification(teacher_logits.float(), labels)
+        if teacher_logits is None:
+            raise ValueError("distillation needs the teacher's logits")
+        for m in self.students:
+            student = heads[m].float()
+            hard = self.classification(student, labels)
+            soft = soft_target_kl(student, teacher_logits, self.temperature)
+            loss = loss + (1.0 - self.weight) * hard + self.weight * soft
+        return loss
+
+
 class Objective(nn.Module):
-    """classification loss(logits, labels) [+ supcon_weight * contrastive(embedding, labels)]."""
+    """classification loss(logits, labels) [+ supcon_weight * contrastive(embedding, labels)]
+    [+ the distillation losses of the branch heads]."""
 
     def __init__(self, training: Mapping, num_classes: int, weights: torch.Tensor | None = None):
         super().__init__()
@@ -111,6 +157,13 @@ class Objective(nn.Module):
         self.supcon_weight = training["supcon_weight"]
         self.contrastive = (
             PrototypeContrastive(num_classes, training["supcon_temperature"]) if self.supcon_weight > 0 else None
+        )
+        distill = training.get("distill") or {}
+        teacher = distill.get("teacher")
+        self.distillation = (
+            Distillation(distill, self.classification, None if teacher.startswith(CKPT_TEACHER) else teacher)
+            if teacher
+            else None
         )
 
     @property
@@ -130,13 +183,24 @@ class Objective(nn.Module):
             self.contrastive.cursor.copy_(state["cursor"])
 
     def forward(
-        self, logits: torch.Tensor, labels: torch.Tensor, embedding: torch.Tensor | None = None
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        embedding: torch.Tensor | None = None,
+        heads: Mapping[str, torch.Tensor] | None = None,
+        teacher_logits: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`heads`: the branch heads' logits (the model's `branch_logits`); `teacher_logits`: a checkpoint
+        teacher's logits on the same batch."""
         loss = self.classification(logits, labels)
         if self.contrastive is not None:
             if embedding is None:
                 raise ValueError("the contrastive loss needs the fused embedding")
             loss = loss + self.supcon_weight * self.contrastive(embedding, labels)
+        if self.distillation is not None:
+            if heads is None:
+                raise ValueError("distillation needs the branch heads' logits")
+            loss = loss + self.distillation(heads, labels, teacher_logits)
         return loss
 
 

@@ -116,6 +116,8 @@ class RunTracker:
         for split, row in (("train", train_row), ("val", val_row)):
             for key in ("loss", *HEADLINE):
                 self._scalar(f"{split}/{key}", row[key], epoch)
+        for key in (k for k in val_row if k.startswith(("head_", "teacher_"))):  # distillation's branch heads
+            self._scalar(f"val/{key}", val_row[key], epoch)
         if "lr" in train_row:
             self._scalar("train/lr", train_row["lr"], epoch)
         if self._tensorboard is not None:

@@ -9,6 +9,11 @@ A unit folder gets
     metrics_val.csv       per epoch: the same on the validation rows, with the weights selected on
     plots/{loss,acc,wf1,uar}.png
 
+With cross-modal distillation (`training.distill`) the model has branch heads and metrics_val.csv also
+has, per head, head_<modality>_acc and head_<modality>_uar (the head alone on the val rows) and, per
+student, head_<modality>_agreement: the share of val rows where its argmax equals the teacher's (a
+checkpoint teacher's own teacher_acc and teacher_uar beside them).
+
 Everything random depends only on (seed, epoch): the row order, dropout, modality dropout and
 noise. A run resumed from last.pt therefore reproduces the uninterrupted run exactly.
 
@@ -33,9 +38,9 @@ from tqdm import tqdm
 from mer_builder.fsutil import atomic_write_text, csv_text
 from mer_builder.labels import label_space
 
-from ..config import config_hash
+from ..config import config_hash, distill_teacher
 from ..features.store import FeatureStore
-from ..inference import predict_logits
+from ..inference import FUSION, predict_logits, predict_outputs
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
 from ..models import FusionModel
@@ -47,6 +52,7 @@ from .checkpoint import (
     init_from_checkpoint,
     load_checkpoint,
     load_model_state,
+    load_teacher,
     make_checkpoint,
     save_alias,
     save_checkpoint,
@@ -138,6 +144,33 @@ class Trainer:
         self.epoch, self.step, self.stopped_early = 0, 0, False
         self.history: dict[str, list[dict]] = {"train": [], "val": []}
         self.noise_scale: dict[str, torch.Tensor] = {}
+        self._setup_distillation()
+
+    def _setup_distillation(self) -> None:
+        """The teacher (a head of this model, or a frozen checkpoint), the students, and the val columns."""
+        teacher = distill_teacher(self.training)
+        self.heads = self.model.head_modalities if isinstance(self.model, FusionModel) else ()
+        self.students = modality_names(self.training["distill"]["students"]) if teacher else ()
+        self.teacher_model: FusionModel | None = None
+        self.teacher_head = teacher[1] if teacher and teacher[0] == "modality" else None
+        self.read_modalities = self.modalities
+        if teacher and teacher[0] == "ckpt":
+            self.teacher_model = load_teacher(teacher[1], list(self.labels), self.train_store, self.device)
+            extra = tuple(m for m in self.teacher_model.modalities if m not in self.modalities)
+            self.read_modalities = (*self.modalities, *extra)
+        self._val_teacher: np.ndarray | None = None  # a checkpoint teacher's val logits (it never changes)
+        columns = [f"head_{m}_{k}" for m in self.heads for k in ("acc", "uar", "agreement")]
+        columns = [c for c in columns if not (c.endswith("agreement") and c.split("_")[1] not in self.students)]
+        if self.teacher_model is not None:
+            columns += ["teacher_acc", "teacher_uar"]
+        self.head_columns = tuple(columns)
+        self.val_columns = (*VAL_COLUMNS[:-1], *columns, VAL_COLUMNS[-1])
+
+    def _teacher_logits(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.teacher_model is None:
+            return None
+        with torch.no_grad():
+            return self.teacher_model({m: features[m] for m in self.teacher_model.modalities}).float()
 
     # -- state -----------------------------------------------------------------------------------
     def _fit_statistics(self, into_encoders: bool) -> None:
@@ -160,7 +193,7 @@ class Trainer:
             "seed": self.seed,
             "config_hash": self.config_hash,
             "epoch": self.stopper.best_epoch if not with_state else self.epoch,
-            "val_metrics": {k: val_metrics[k] for k in ("loss", *HEADLINE)},
+            "val_metrics": {k: val_metrics[k] for k in ("loss", *HEADLINE, *self.head_columns)},
         }
         if with_state:
             extra["train_state"] = {
@@ -226,8 +259,10 @@ class Trainer:
         crop_seed = (self.seed, self.epoch) if self.raw_inputs else None
         self.optimizer.zero_grad(set_to_none=True)
         for index, (features, labels) in enumerate(
-            iterate(self.train_store, batches, self.modalities, self.device, crop_seed)
+            iterate(self.train_store, batches, self.read_modalities, self.device, crop_seed)
         ):
+            teacher_logits = self._teacher_logits(features)
+            features = {k: v for k, v in features.items() if k in self.modalities} if self.teacher_model else features
             group_end = min(len(batches), (index // self.accumulate + 1) * self.accumulate)
             group_size = group_end - (index // self.accumulate) * self.accumulate
             lr = self.schedule.apply(self.optimizer, self.step)
@@ -235,7 +270,10 @@ class Trainer:
             embedding.clear()
             with self.precision.autocast():
                 logits = self.forward_model(add_feature_noise(features, self.noise_scale, sigma), present)
-                loss = self.objective(logits.float(), labels, embedding[0] if embedding else None)
+                heads = getattr(self.model, "branch_logits", None)
+                loss = self.objective(
+                    logits.float(), labels, embedding[0] if embedding else None, heads, teacher_logits
+                )
                 loss = loss + auxiliary_loss(self.model)
             self.precision.backward(loss / group_size)
             if index + 1 == group_end:
@@ -259,26 +297,62 @@ class Trainer:
         total_loss = all_reduce_sum(total_loss, self.dist)
         return _row(self.epoch, total_loss / len(y_true), metrics, time.perf_counter() - started, lr=lr)
 
+    def _val_outputs(self) -> dict[str, np.ndarray]:
+        """The val logits of the fused output and of every branch head (one pass, rows split over ranks)."""
+        names = (FUSION, *self.heads)
+        size = self.training["eval_batch_size"]
+
+        def predict(rows: FeatureStore) -> np.ndarray:
+            out = predict_outputs(self.model, rows, size, self.device)
+            # a rank's share may be empty: then only an empty FUSION array comes back
+            return np.concatenate([out.get(n, out[FUSION]) for n in names], axis=1)
+
+        stacked = sharded_predict(predict, self.val_store, self.dist)
+        return dict(zip(names, np.split(stacked, len(names), axis=1), strict=True))
+
+    def _head_metrics(self, outputs: Mapping[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+        """Each branch head's own val acc and UAR, and each student's agreement with the teacher."""
+        if not self.heads:
+            return {}
+        extra: dict[str, float] = {}
+        if self.teacher_model is not None:
+            if self._val_teacher is None:
+                model, size = self.teacher_model, self.training["eval_batch_size"]
+                self._val_teacher = sharded_predict(
+                    lambda rows: predict_logits(model, rows, size, self.device), self.val_store, self.dist
+                )
+            teacher = self._val_teacher.argmax(1)
+            found = classification_metrics(labels, teacher, self.labels)
+            extra.update(teacher_acc=found["acc"], teacher_uar=found["uar"])
+        else:
+            teacher = outputs[cast(str, self.teacher_head)].argmax(1)
+        for m in self.heads:
+            predicted = outputs[m].argmax(1)
+            found = classification_metrics(labels, predicted, self.labels)
+            extra.update({f"head_{m}_acc": found["acc"], f"head_{m}_uar": found["uar"]})
+            if m in self.students:
+                extra[f"head_{m}_agreement"] = float(np.mean(predicted == teacher)) if len(predicted) else float("nan")
+        return {k: round(v, 6) for k, v in extra.items()}
+
     def _validate(self) -> tuple[dict, dict]:
         started = time.perf_counter()
         with self.ema.applied(self.model) if self.ema else contextlib.nullcontext():
-            logits = sharded_predict(
-                lambda rows: predict_logits(self.model, rows, self.training["eval_batch_size"], self.device),
-                self.val_store,
-                self.dist,
-            )
+            outputs = self._val_outputs()
+            logits = outputs[FUSION]
             labels = self.val_store.labels
             metrics = classification_metrics(labels, logits.argmax(1), self.labels)
             metrics["loss"] = cross_entropy(logits, labels)
+            head_metrics = self._head_metrics(outputs, labels)
+            metrics.update(head_metrics)
             improved = self.stopper.update(self.epoch, metrics)
             if improved and self.dist.is_main:
                 save_checkpoint(self.best_path, self._checkpoint(self.model, metrics, with_state=False))
                 save_alias(self.best_path, self.alias_path)
-        return _row(self.epoch, metrics["loss"], metrics, time.perf_counter() - started), metrics
+        return _row(self.epoch, metrics["loss"], metrics, time.perf_counter() - started, **head_metrics), metrics
 
     def _write_history(self) -> None:
         atomic_write_text(self.unit_dir / "metrics_train.csv", csv_text(self.history["train"], TRAIN_COLUMNS))
-        atomic_write_text(self.unit_dir / "metrics_val.csv", csv_text(self.history["val"], VAL_COLUMNS))
+        atomic_write_text(self.unit_dir / "metrics_val.csv", csv_text(self.history["val"], self.val_columns))
 
     def fit(self, resume: bool = False) -> UnitResult:
         """Train until the epoch budget or early stopping; with `resume`, continue from last.pt if there is one."""

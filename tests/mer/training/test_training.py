@@ -50,11 +50,12 @@ def test_same_seed_gives_identical_results_and_another_seed_does_not(synth, feat
     assert a["confusion_matrix"] == b["confusion_matrix"] and a["uar"] == b["uar"]
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp_path):
+@pytest.mark.parametrize("distill", [{}, {"training.distill.teacher": "text"}], ids=["plain", "distill"])
+def test_an_interrupted_run_resumes_to_the_same_result(synth, features_root, tmp_path, distill):
     sets = synth.sets(
         features_root,
         tmp_path,
-        **{"training.epochs": 5, "training.modality_dropout": 0.2, "training.feature_noise": 0.1},
+        **{"training.epochs": 5, "training.modality_dropout": 0.2, "training.feature_noise": 0.1, **distill},
     )
     config = validate(load_config(None, ["experiment.name=whole", *sets]))
     run_experiment(config, quiet=True)
