@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from .features.store import FeatureStore
+from .models import reads_frames
 from .training.checkpoint import TrainableModel
 from .training.data import iterate
 
@@ -31,9 +32,8 @@ def predict_logits(
         batch_size = min(batch_size, RAW_INPUT_BATCH)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     chunks = []
-    for features, _ in tqdm(
-        iterate(store, batches, model.modalities, device), total=len(batches), desc=desc, disable=quiet, leave=False
-    ):
+    loads = iterate(store, batches, model.modalities, device, frames=reads_frames(model))
+    for features, _ in tqdm(loads, total=len(batches), desc=desc, disable=quiet, leave=False):
         chunks.append(model(features).float().cpu().numpy())
     if not chunks:
         return np.zeros((0, 0), np.float32)

@@ -203,6 +203,25 @@ def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
     models.add_argument("--face_detector", default=FaceVideoSpec.detector, help="MediaPipe face_landmarker .task")
     pooling = parser.add_argument_group("pooling")
     pooling.add_argument("--layer", type=int, default=-1, help="speech encoder hidden state (-1 = last)")
+    pooling.add_argument(
+        "--audio_layers",
+        default="last",
+        metavar="last|all|I,J,...",
+        help="speech encoder hidden states to keep (transformers models): last (= --layer), all (for a learned "
+        "weighted sum in attentive_frames, as SUPERB), or indices; several are stacked per frame",
+    )
+    frames = parser.add_argument_group("frame sequences (for model.name=attentive_frames)")
+    frames.add_argument(
+        "--audio_frames",
+        action="store_true",
+        help="also keep the speech encoder's per-frame outputs; build_memmap_features.py stores them ragged",
+    )
+    frames.add_argument(
+        "--frame_pool", type=int, default=1, metavar="K", help="keep averages of K consecutive frames (Whisper: 50/s)"
+    )
+    frames.add_argument(
+        "--max_frames", type=int, default=0, metavar="N", help="at most N kept frames per clip, averaged down (0 = all)"
+    )
     pooling.add_argument("--text_layer", type=int, default=-1, help="text encoder hidden state (-1 = last)")
     pooling.add_argument("--pooling", choices=["mean", "meanstd", "cls"], help="set audio and text pooling at once")
     pooling.add_argument("--audio_pooling", choices=["mean", "meanstd"], default=None, help="default meanstd")
@@ -235,7 +254,21 @@ def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     audio: tuple[SpeechEncoderSpec, ...] = ()
     if args.audio_model != NONE:
         model = _model(args.audio_model, SpeechEncoderSpec.model)
-        audio = (SpeechEncoderSpec(model, args.layer, audio_pooling, args.max_audio_s, pad_to_s=args.whisper_pad_to_s),)
+        audio = (
+            SpeechEncoderSpec(
+                model,
+                args.layer,
+                audio_pooling,
+                args.max_audio_s,
+                pad_to_s=args.whisper_pad_to_s,
+                layers=args.audio_layers,
+                frames=args.audio_frames,
+                frame_pool=args.frame_pool,
+                max_frames=args.max_frames,
+            ),
+        )
+    elif args.audio_frames:
+        raise UsageError("--audio_frames needs a speech encoder (--audio_model is none)")
     text = None
     if args.text_model != NONE:
         model = _model(args.text_model, TextEncoderSpec.model)

@@ -8,6 +8,7 @@ so a model always sees features made exactly the way its training features were:
     feats = pipeline.extract_one(audio="clip.wav", text="Oh my God!", speaker="Rachel",
                                  context=[("Ross", "We were on a break.")], media_path="clip.mp4")
     # {"audio": (Da,), "text": (Dt,), "video": (Dv,)}; pipeline.dims == {"audio": Da, ...}
+    # plus "audio_frames" (T, pipeline.frame_dims["audio"]) when the config keeps frames
 
 Pretrained models load only when the config asks for them, so the MFCC + hashing path never
 imports torch.
@@ -85,6 +86,13 @@ class FeaturePipeline:
         self.dims: dict[str, int] = {}
         if self._audio_parts:
             self.dims["audio"] = sum(p.dim for p in self._audio_parts)
+        # modalities whose per-frame outputs are kept too (a speech encoder with frames=True): values per frame
+        framed = [p for p in self._audio_parts if getattr(getattr(p, "spec", None), "frames", False)]
+        self.frame_dims: dict[str, int] = {"audio": framed[0].frame_dim} if framed else {}
+        # hidden layers stacked in each frame (frame_dims / layers values each), for a learned mix in the model
+        self.frame_layers: dict[str, int] = {
+            m: len(getattr(self._audio_parts[0], "layer_ids", [0])) for m in self.frame_dims
+        }
         if self._text is not None:
             self.dims["text"] = self._text.dim
         if self._video is not None:
@@ -110,8 +118,17 @@ class FeaturePipeline:
         """(N, dims["audio"]) from mono float32 waveforms at `config.sample_rate`."""
         if not self._audio_parts:
             raise ValueError("this feature config has no audio part (audio was set to none)")
+        return self.audio_features_and_frames(waveforms)[0]
+
+    def audio_features_and_frames(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The audio vectors (N, dims["audio"]) and, when the config keeps frames, each clip's (T_i,
+        frame_dims["audio"]) frames, from one pass of the encoder."""
+        if not self._audio_parts:
+            raise ValueError("this feature config has no audio part (audio was set to none)")
+        if "audio" in self.frame_dims:  # a speech encoder, which is then the only audio part
+            return self._audio_parts[0].encode(waveforms)
         parts = [part(waveforms) for part in self._audio_parts]
-        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        return (np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]), None
 
     def text_features(
         self,
@@ -145,7 +162,10 @@ class FeaturePipeline:
             if audio is None:
                 raise ValueError("this feature config has an audio part, so the utterance needs audio")
             waveform = self.load_waveform(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
-            out["audio"] = self.audio_features([waveform])[0]
+            vectors, frames = self.audio_features_and_frames([waveform])
+            out["audio"] = vectors[0]
+            if frames is not None:
+                out["audio_frames"] = frames[0]
         if "text" in self.dims:
             if text is None:
                 raise ValueError("this feature config has a text part, so the utterance needs a transcript")
