@@ -229,9 +229,11 @@ def extract_chunk(
 
 
 def _audio_column(pipeline: FeaturePipeline, waveforms: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """(vector, frames or None) per clip: one encoder pass gives both."""
+    """(vector, frames or None) per clip: one encoder pass gives both when the config keeps frames."""
+    if "audio" not in pipeline.frame_dims:
+        return [(vector, None) for vector in pipeline.audio_features(waveforms)]
     vectors, frames = pipeline.audio_features_and_frames(waveforms)
-    return list(zip(vectors, frames if frames is not None else [None] * len(vectors), strict=True))
+    return list(zip(vectors, frames or [], strict=True))
 
 
 def _text_column(pipeline: FeaturePipeline, items: list[WorkItem]) -> np.ndarray:

@@ -66,7 +66,7 @@ class FrameEncoder(nn.Module):
     "per-frame projection and attentive statistics pooling over stored frames (learned layer mix), then a fusion head",
 )
 class AttentiveFrames(FusionModel):
-    accepts = frozenset({"audio", "text", "video"})
+    accepts = frozenset({"audio", "text"})  # the modalities whose encoders give frames (video keeps none)
     reads_frames = True  # batches carry `<m>_frames` + `<m>_frames_mask`; `dims` are values per frame
 
     @classmethod
