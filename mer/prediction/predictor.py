@@ -660,10 +660,11 @@ def _rebuild_pipeline(
         raise PredictionError(_missing_model_message(exc, config, source)) from None
     except ImportError as exc:
         raise PredictionError(f"{source}: its features need a package that is not installed: {exc}") from None
+    made = pipeline.frame_dims if "frame_layers" in checkpoint else pipeline.dims  # a model over frames: per frame
     wrong = {
-        m: (int(checkpoint["dims"][m]), pipeline.dims.get(m))
+        m: (int(checkpoint["dims"][m]), made.get(m))
         for m in checkpoint["modalities"]
-        if pipeline.dims.get(m) != int(checkpoint["dims"][m])
+        if made.get(m) != int(checkpoint["dims"][m])
     }
     if wrong:
         detail = ", ".join(f"{m} {got}-d where the model was trained on {want}-d" for m, (want, got) in wrong.items())

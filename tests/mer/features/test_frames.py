@@ -131,3 +131,27 @@ def test_a_bad_frames_pickle_fails_the_pack_and_the_previous_one_survives(small_
     np.save(packed / "audio_offsets.npy", np.array([0, 1, 2]))  # tampered offsets: refused, naming the file
     with pytest.raises(RaggedFramesError, match=r"audio_offsets\.npy"):
         MemmapStore(packed)
+
+
+def test_predict_on_new_audio_makes_frames_as_extraction_did(tiny_models, tmp_path):
+    from mer import Predictor
+    from mer.config import defaults
+    from mer.models import build_model
+    from mer.training.checkpoint import make_checkpoint, save_checkpoint
+    from mer_builder.labels import EMOTIONS
+
+    spec = SpeechEncoderSpec(str(tiny_models["wavlm_layer"]), layers="all", frames=True, frame_pool=2)
+    config = defaults()
+    config["model"].update(name="attentive_frames", hidden_dim=16)
+    torch.manual_seed(0)
+    model = build_model(config["model"], ["audio"], {"audio": 96}, len(EMOTIONS), {"audio": 3}).eval()
+    feature_config = FeatureConfig(audio=(spec,), text=None).to_dict()
+    ckpt = tmp_path / "best.pt"
+    save_checkpoint(ckpt, make_checkpoint(model, config, {"audio": 96}, EMOTIONS, feature_config))
+    clip = _clips(0.7)[0]
+    (result,) = Predictor.from_checkpoint(ckpt, device="cpu").predict([clip], sample_rate=16000)
+    frames = load_speech_encoder(spec).encode([clip])[1][0]  # what extraction would have stored
+    with torch.no_grad():
+        inputs = {"audio_frames": torch.from_numpy(frames)[None], "audio_frames_mask": torch.ones(1, len(frames)) > 0}
+        expected = torch.softmax(model(inputs), dim=1)[0].numpy()
+    np.testing.assert_allclose([result.probabilities[e] for e in EMOTIONS], expected, atol=1e-5)
