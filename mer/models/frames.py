@@ -100,8 +100,9 @@ class AttentiveFrames(FusionModel):
         self.encoders = nn.ModuleDict(
             {m: FrameEncoder(dims[m], layers[m], hidden_dim, dropout) for m in self.modalities}
         )
-        self.poolings = nn.ModuleDict({m: Pooling("attentive", hidden_dim, pool_heads) for m in self.modalities})
-        pooled = {m: self.poolings[m].out_dim for m in self.modalities}
+        poolings = {m: Pooling("attentive", hidden_dim, pool_heads) for m in self.modalities}
+        self.poolings = nn.ModuleDict(poolings)
+        pooled = {m: poolings[m].out_dim for m in self.modalities}
         config = {"hidden_dim": hidden_dim, "dropout": dropout, **(head_config or {}), "name": head}
         self.head = build_model(config, self.modalities, pooled, num_classes)
 

@@ -103,7 +103,8 @@ def make_checkpoint(
         **extra,
     }
     if reads_frames(model):
-        checkpoint["frame_layers"] = {m: int(n) for m, n in model.frame_layers.items()}
+        layers: Mapping[str, int] = getattr(model, "frame_layers", {})
+        checkpoint["frame_layers"] = {m: int(n) for m, n in layers.items()}
     if not isinstance(model, FusionModel):
         from ..finetune.model import finetune_info
 
