@@ -251,6 +251,8 @@ def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     text_pooling = args.text_pooling or args.pooling or TextEncoderSpec.pooling
     if NONE == args.audio_model == args.text_model == args.video_model:
         raise UsageError("--audio_model none, --text_model none and --video_model none: nothing to extract")
+    if not args.audio_frames and (args.frame_pool != 1 or args.max_frames):
+        raise UsageError("--frame_pool and --max_frames shape the kept frames: they need --audio_frames")
     audio: tuple[SpeechEncoderSpec, ...] = ()
     if args.audio_model != NONE:
         model = _model(args.audio_model, SpeechEncoderSpec.model)

@@ -155,3 +155,12 @@ def test_predict_on_new_audio_makes_frames_as_extraction_did(tiny_models, tmp_pa
         inputs = {"audio_frames": torch.from_numpy(frames)[None], "audio_frames_mask": torch.ones(1, len(frames)) > 0}
         expected = torch.softmax(model(inputs), dim=1)[0].numpy()
     np.testing.assert_allclose([result.probabilities[e] for e in EMOTIONS], expected, atol=1e-5)
+
+
+def test_frame_flags_without_frames_or_layers_whisper_lacks_are_one_line_errors(small_corpus, tmp_path, capsys):
+    assert _extract(small_corpus, tmp_path / "F", "packaged", "--frame_pool", "2") == 2
+    assert "need --audio_frames" in capsys.readouterr().err
+    pytest.importorskip("faster_whisper")
+    assert _extract(small_corpus, tmp_path / "G", "packaged", "--audio_layers", "all") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exposes only its last layer" in err[0]
