@@ -217,6 +217,11 @@ def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="also keep the speech encoder's per-frame outputs; build_memmap_features.py stores them ragged",
     )
     frames.add_argument(
+        "--text_frames",
+        action="store_true",
+        help="also keep the text encoder's token states of each utterance (not of its context block)",
+    )
+    frames.add_argument(
         "--frame_pool", type=int, default=1, metavar="K", help="keep averages of K consecutive frames (Whisper: 50/s)"
     )
     frames.add_argument(
@@ -274,7 +279,10 @@ def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     text = None
     if args.text_model != NONE:
         model = _model(args.text_model, TextEncoderSpec.model)
-        text = _text_spec(args, TextEncoderSpec(model, args.text_layer, text_pooling, args.max_tokens))
+        spec = TextEncoderSpec(model, args.text_layer, text_pooling, args.max_tokens, frames=args.text_frames)
+        text = _text_spec(args, spec)
+    elif args.text_frames:
+        raise UsageError("--text_frames needs a text encoder (--text_model is none)")
     video = None
     if args.video_model != NONE:
         video = FaceVideoSpec(

@@ -162,6 +162,8 @@ class TextEncoderSpec:
     layer: int = -1
     pooling: str = "mean"
     max_tokens: int = 128
+    frames: bool = False  # also keep the utterance's token states (written to the saved config only when set)
+    OPTIONAL: ClassVar[dict[str, Any]] = {"frames": False}
 
     def check(self) -> None:
         if self.pooling not in TEXT_POOLINGS:

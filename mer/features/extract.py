@@ -236,8 +236,13 @@ def _audio_column(pipeline: FeaturePipeline, waveforms: list[np.ndarray]) -> lis
     return list(zip(vectors, frames or [], strict=True))
 
 
-def _text_column(pipeline: FeaturePipeline, items: list[WorkItem]) -> np.ndarray:
-    return pipeline.text_features([x.text for x in items], [x.speaker for x in items], [x.context for x in items])
+def _text_column(pipeline: FeaturePipeline, items: list[WorkItem]) -> Any:
+    """The text vectors, or (vector, token states) per utterance when the config keeps them."""
+    texts, speakers, contexts = [x.text for x in items], [x.speaker for x in items], [x.context for x in items]
+    if "text" not in pipeline.frame_dims:
+        return pipeline.text_features(texts, speakers, contexts)
+    vectors, frames = pipeline.text_features_and_frames(texts, speakers, contexts)
+    return list(zip(vectors, frames or [], strict=True))
 
 
 def _video_column(pipeline: FeaturePipeline, paths: list[str | None]) -> list[tuple[np.ndarray, int | None]]:
@@ -258,6 +263,9 @@ def _write(item: WorkItem, values: dict[str, Any], pipeline: FeaturePipeline, in
         values["audio"], audio_frames = values["audio"]
         if audio_frames is not None:
             frames["audio"] = np.asarray(audio_frames, dtype=np.float32)
+    if "text" in pipeline.frame_dims and "text" in values:
+        values["text"], text_frames = values["text"]
+        frames["text"] = np.asarray(text_frames, dtype=np.float32)
     vectors = {name: np.asarray(v, dtype=np.float32) for name, v in values.items()}
     problem = next((p for n, v in vectors.items() if (p := vector_problem(n, v, pipeline.dims[n]))), None)
     if problem is not None:

@@ -266,8 +266,17 @@ class TransformersTextEncoder:
         self.model = model.eval().to(device)
         self.dim = model.config.hidden_size * (2 if spec.pooling == "meanstd" else 1)
 
+    @property
+    def frame_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)[0]
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The pooled vectors (N, dim) and, when the spec keeps frames, each text's real token states (T_i, hidden)."""
         out = np.zeros((len(texts), self.dim), np.float32)
+        frames: list[np.ndarray] = [np.zeros((0, self.frame_dim), np.float32)] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with torch.inference_mode():
             for batch in _batches(order, self.batch_size):
@@ -280,7 +289,12 @@ class TransformersTextEncoder:
                 ).to(self.device)
                 hidden = self.model(**inputs, output_hidden_states=True).hidden_states[self.spec.layer]
                 out[batch] = masked_pool(hidden, inputs["attention_mask"], self.spec.pooling)
-        return out
+                if self.spec.frames:
+                    states = hidden.float().cpu().numpy()
+                    real = inputs["attention_mask"].bool().cpu().numpy()
+                    for row, i in enumerate(batch):
+                        frames[i] = states[row][real[row]]
+        return out, (frames if self.spec.frames else None)
 
 
 def load_text_encoder(spec: TextEncoderSpec, device: str = "cpu", batch_size: int = 32) -> TransformersTextEncoder:

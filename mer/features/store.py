@@ -285,6 +285,8 @@ class ConcatStore:
         for store in self.stores[1:]:
             if store.modalities != self.modalities or store.dims != self.dims:
                 raise ValueError(f"cannot concatenate stores with dims {self.dims} and {store.dims}")
+            if getattr(store, "frame_dims", {}) != getattr(self.stores[0], "frame_dims", {}):
+                raise ValueError("cannot concatenate stores that keep different frames (extract every group alike)")
             if store.feature_config != self.feature_config:
                 raise ValueError("cannot concatenate stores extracted with different feature configs")
             if store.label_type != self.label_type:

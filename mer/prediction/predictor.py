@@ -420,6 +420,14 @@ class Predictor:
         _, frames = self.pipeline.audio_features_and_frames(waveforms)
         return frames or []
 
+    def _text_inputs(
+        self, texts: Sequence[str], speakers: Sequence[str | None], contexts: Sequence[Sequence[Turn]]
+    ) -> Sequence[np.ndarray]:
+        """What the model takes from each transcript: its vector, or its token states for a model over frames."""
+        if "text" not in self.frames:
+            return self.pipeline.text_features(texts, speakers, contexts)
+        return self.pipeline.text_features_and_frames(texts, speakers, contexts)[1] or []
+
     def _explanation(self, item: _Input, features: dict[str, np.ndarray | None] | None) -> Explanation:
         """The explanation of one whole input; `features` are its whole-input vectors (None: compute them, as
         for an input that was cut into windows)."""
@@ -458,7 +466,7 @@ class Predictor:
         wanted = list(dict.fromkeys((item.index, t) for (item, _, _), t in zip(segments, texts, strict=True) if t))
         owners = {item.index: item for item, _, _ in segments}
         vectors = isolated(
-            lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
+            lambda chunk: finite_or_error(self._text_inputs(*zip(*chunk, strict=True)), "text"),
             [(text, owners[i].speaker, owners[i].context) for i, text in wanted],
             2 * self.batch_size,
         )

@@ -164,3 +164,21 @@ def test_frame_flags_without_frames_or_layers_whisper_lacks_are_one_line_errors(
     assert _extract(small_corpus, tmp_path / "G", "packaged", "--audio_layers", "all") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "exposes only its last layer" in err[0]
+
+
+def test_token_states_are_kept_for_the_utterance_and_pack_ragged(small_corpus, tmp_path, tiny_models):
+    feats = tmp_path / "F"
+    args = ["--processed_dir", str(small_corpus), "--out_dir", str(feats), "--quiet", "--device", "cpu",
+            "--num_workers", "1", "--audio_model", "none", "--text_model", str(tiny_models["bert"]), "--text_frames",
+            "--meld_context_window", "1"]  # fmt: skip
+    assert extract_hf_main(args) == 0
+    info = json.loads((feats / "feature_info.json").read_text())
+    assert info["frame_dims"] == {"text": 32} and info["dims"] == {"text": 64}  # utterance + context blocks
+    item = safe_load(feats / "testB" / "MELD" / "test_dia0_utt2.pkl")
+    assert item["text_frames"].shape[1] == 32 and len(item["text_frames"]) > 2  # [CLS] words [SEP]
+    np.testing.assert_allclose(item["text_features"][:32], item["text_frames"].mean(0), atol=1e-5)
+    build_memmap(feats / "testB", tmp_path / "M", quiet=True)
+    store = MemmapStore(tmp_path / "M")
+    assert store.frame_dims == {"text": 32}
+    batch = store.batch([0, 1], frames=("text",))
+    assert batch["text_frames_mask"].sum(1).tolist() == store.frame_lengths("text")[[0, 1]].tolist()
