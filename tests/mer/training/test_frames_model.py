@@ -131,3 +131,20 @@ def test_the_head_must_be_a_vector_model(head):
         model = build_model(config, ["audio"], {"audio": DIM}, 7)
         frames = {"audio_frames": torch.randn(3, 5, DIM), "audio_frames_mask": torch.ones(3, 5, dtype=torch.bool)}
         assert model(frames).shape == (3, 7)
+
+
+def test_audio_and_text_frames_a_dropped_modality_has_no_effect():
+    config = {"name": "attentive_frames", "hidden_dim": 16, "dropout": 0.0, "frames_head": "flexible_at",
+              "pool_heads": 1, "gate": "sigmoid", "ffn_mult": 2}  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(config, ["audio", "text"], {"audio": DIM, "text": 6}, 7).eval()
+    inputs = {
+        "audio_frames": torch.randn(4, 7, DIM), "audio_frames_mask": torch.ones(4, 7, dtype=torch.bool),
+        "text_frames": torch.randn(4, 3, 6), "text_frames_mask": torch.ones(4, 3, dtype=torch.bool),
+    }  # fmt: skip
+    present = torch.tensor([[True, False], [True, False], [True, True], [True, True]])
+    out = model(inputs, present)
+    inputs["text_frames"] = torch.randn(4, 3, 6) * 100
+    changed = model(inputs, present)
+    torch.testing.assert_close(changed[:2], out[:2])
+    assert not torch.allclose(changed[2:], out[2:])
