@@ -13,7 +13,11 @@
    actors present (speaker-disjoint; pooled predictions; averaged over C in 0.01, 0.1, 1), so the
    test set is every clip rather than one actor's 52. Goal: >= 10x at equal UAR (within 1 point).
    The clips are real RAVDESS speech, normalised by mer's builder (`mer_builder prepare`).
-2. all-MiniLM-L6-v2 (packaged): sentences/s of mer's text encoder (length-sorted batches of 32)
+2. Every audio encoder (`--parts encoders`): clips/s of the extraction command, audio only, on the same
+   clips: MFCC mean+std, the packaged Whisper tiny.en (vectors; vectors + frames kept for
+   attentive_frames, `--frame_pool 2`), and any transformers speech model given with
+   `--speech_model` (a local folder or hub id; `--audio_layers all` when `--all_layers`).
+3. all-MiniLM-L6-v2 (packaged): sentences/s of mer's text encoder (length-sorted batches of 32)
    against one sentence at a time, and against batches of 32 in corpus order, on real MELD
    transcripts; the embeddings must agree. Goal: >= 3x over one at a time.
 
@@ -67,9 +71,9 @@ def prepare_ravdess(raw_dir: Path, work: Path, limit: int | None) -> Path:
     return processed
 
 
-def extract(processed: Path, out: Path, pad_to_s: float) -> tuple[float, int]:
+def extract(processed: Path, out: Path, pad_to_s: float, config: FeatureConfig | None = None) -> tuple[float, int]:
     """The extraction runner (what extract_at_features_hf.py runs), model loading included."""
-    config = FeatureConfig(audio=(SpeechEncoderSpec(pad_to_s=pad_to_s),))  # hashing text: audio decides the time
+    config = config or FeatureConfig(audio=(SpeechEncoderSpec(pad_to_s=pad_to_s),))  # hashing text: audio decides
     options = RunOptions(batch_size=BATCH, chunk_size=BATCH, quiet=True, num_workers=1)
     started = time.perf_counter()
     info = run_extraction(processed, out, config, options)
@@ -150,6 +154,39 @@ def bench_whisper(raw_dir: Path, work: Path, limit: int | None, threads: int, en
     return results
 
 
+def bench_encoders(raw_dir: Path, work: Path, limit: int | None, speech_models: list[str], all_layers: bool) -> dict:
+    """Clips/s of the extraction command per audio encoder (text off), same clips, same run; the size of each
+    kept frame store."""
+    from mer.features.config import MfccSpec
+
+    processed = prepare_ravdess(raw_dir, work / "encoders", limit)
+    whisper = SpeechEncoderSpec()
+    configs = {
+        "MFCC-80 mean+std": MfccSpec(),
+        "Whisper tiny.en mean+std": whisper,
+        "Whisper tiny.en mean+std + frames (pool 2)": SpeechEncoderSpec(frames=True, frame_pool=2),
+    }
+    for model in speech_models:
+        layers = "all" if all_layers else "last"
+        configs[f"{model} mean+std"] = SpeechEncoderSpec(model, layers=layers)
+        configs[f"{model} mean+std + frames"] = SpeechEncoderSpec(model, layers=layers, frames=True)
+    results: dict = {}
+    print(f"audio encoders, extraction command, audio only, {limit or 'all'} RAVDESS clips, batches of {BATCH}")
+    for k, (name, part) in enumerate(configs.items()):
+        out = work / "encoders" / f"F{k}"
+        seconds, n = extract(processed, out, 0.0, FeatureConfig(audio=(part,), text=None))
+        frames = [safe_load(p).get("audio_frames") for p in out.glob("*/RAVDESS/*.pkl")]
+        kept = [f for f in frames if f is not None]
+        results[name] = {"clips": n, "seconds": seconds, "clips_per_s": n / seconds}
+        note = ""
+        if kept:
+            per_clip, megabytes = float(np.mean([len(f) for f in kept])), sum(f.size for f in kept) * 4 / 1e6
+            results[name] |= {"frames_per_clip": per_clip, "frame_store_mb_float32": megabytes}
+            note = f"   {per_clip:.0f} frames/clip, {megabytes:.0f} MB as float32"
+        print(f"  {name:<48} {n / seconds:7.2f} clips/s{note}")
+    return results
+
+
 def meld_sentences(raw_dir: Path, n: int) -> list[str]:
     with (raw_dir / "MELD" / "train_sent_emo.csv").open(encoding="utf-8", newline="") as handle:
         return [row["Utterance"] for row, _ in zip(csv.DictReader(handle), range(n), strict=False)]
@@ -186,7 +223,11 @@ def bench_minilm(raw_dir: Path, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real_dir", type=Path, default=REAL, help="folder holding RAVDESS/ and MELD/ (native layout)")
-    parser.add_argument("--parts", nargs="+", choices=["whisper", "minilm"], default=["whisper", "minilm"])
+    parser.add_argument(
+        "--parts", nargs="+", choices=["whisper", "encoders", "minilm"], default=["whisper", "encoders", "minilm"]
+    )
+    parser.add_argument("--speech_model", nargs="*", default=[], help="encoders: transformers speech models to time")
+    parser.add_argument("--all_layers", action="store_true", help="encoders: keep all hidden layers of those models")
     parser.add_argument("--limit", type=int, default=None, help="use only this many RAVDESS clips (spread over actors)")
     parser.add_argument("--encoder_clips", type=int, default=64, help="clips for the encoder-alone timing")
     parser.add_argument("--sentences", type=int, default=2000, help="MELD sentences for the MiniLM part")
@@ -203,6 +244,8 @@ def main() -> None:
     try:
         if "whisper" in args.parts:
             results["whisper"] = bench_whisper(args.real_dir, work, args.limit, args.threads, args.encoder_clips)
+        if "encoders" in args.parts:
+            results["encoders"] = bench_encoders(args.real_dir, work, args.limit, args.speech_model, args.all_layers)
         if "minilm" in args.parts:
             results["minilm"] = bench_minilm(args.real_dir, args.sentences)
     finally:

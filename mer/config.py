@@ -178,6 +178,13 @@ SCHEMA: dict[str, Key] = {
         0.01, "float", "moe: weight of the load-balancing loss added to the training loss (0 = off)", low=0.0
     ),
     "model.rank": Key(4, "int", "lmf: rank of the modality-specific low-rank factors", low=1),
+    "model.frames_head": Key(
+        "flexible_at",
+        "str",
+        "attentive_frames: the fusion head over the pooled frames (a model over vectors)",
+        choices=MODELS,
+    ),
+    "model.pool_heads": Key(1, "int", "attentive_frames: attention heads of the statistics pooling", low=1),
     "model.standardize": Key(
         ["A", "T", "V"],
         "modalities",

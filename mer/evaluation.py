@@ -155,7 +155,9 @@ def evaluate_checkpoint(
             )
         )
     if store_kind == "features":
-        check_store_fits(checkpoint, store.modalities, store.dims, where)
+        check_store_fits(
+            checkpoint, store.modalities, store.dims, where, store.feature_config, getattr(store, "frame_dims", {})
+        )
     if (
         checkpoint.get("feature_config")
         and store.feature_config

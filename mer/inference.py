@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from .features.store import FeatureStore
+from .models import reads_frames
 from .training.checkpoint import TrainableModel
 from .training.data import iterate
 
@@ -45,9 +46,8 @@ def predict_outputs(
         batch_size = min(batch_size, RAW_INPUT_BATCH)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     chunks: dict[str, list[np.ndarray]] = {FUSION: []}
-    for features, _ in tqdm(
-        iterate(store, batches, model.modalities, device), total=len(batches), desc=desc, disable=quiet, leave=False
-    ):
+    loads = iterate(store, batches, model.modalities, device, frames=reads_frames(model))
+    for features, _ in tqdm(loads, total=len(batches), desc=desc, disable=quiet, leave=False):
         chunks[FUSION].append(model(features).float().cpu().numpy())
         for m, logits in getattr(model, "branch_logits", {}).items():
             chunks.setdefault(m, []).append(logits.float().cpu().numpy())

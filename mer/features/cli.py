@@ -203,6 +203,30 @@ def extract_hf_parser(prog: str | None = None) -> argparse.ArgumentParser:
     models.add_argument("--face_detector", default=FaceVideoSpec.detector, help="MediaPipe face_landmarker .task")
     pooling = parser.add_argument_group("pooling")
     pooling.add_argument("--layer", type=int, default=-1, help="speech encoder hidden state (-1 = last)")
+    pooling.add_argument(
+        "--audio_layers",
+        default="last",
+        metavar="last|all|I,J,...",
+        help="speech encoder hidden states to keep (transformers models): last (= --layer), all (for a learned "
+        "weighted sum in attentive_frames, as SUPERB), or indices; several are stacked per frame",
+    )
+    frames = parser.add_argument_group("frame sequences (for model.name=attentive_frames)")
+    frames.add_argument(
+        "--audio_frames",
+        action="store_true",
+        help="also keep the speech encoder's per-frame outputs; build_memmap_features.py stores them ragged",
+    )
+    frames.add_argument(
+        "--text_frames",
+        action="store_true",
+        help="also keep the text encoder's token states of each utterance (not of its context block)",
+    )
+    frames.add_argument(
+        "--frame_pool", type=int, default=1, metavar="K", help="keep averages of K consecutive frames (Whisper: 50/s)"
+    )
+    frames.add_argument(
+        "--max_frames", type=int, default=0, metavar="N", help="at most N kept frames per clip, averaged down (0 = all)"
+    )
     pooling.add_argument("--text_layer", type=int, default=-1, help="text encoder hidden state (-1 = last)")
     pooling.add_argument("--pooling", choices=["mean", "meanstd", "cls"], help="set audio and text pooling at once")
     pooling.add_argument("--audio_pooling", choices=["mean", "meanstd"], default=None, help="default meanstd")
@@ -232,14 +256,33 @@ def _extract_hf(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     text_pooling = args.text_pooling or args.pooling or TextEncoderSpec.pooling
     if NONE == args.audio_model == args.text_model == args.video_model:
         raise UsageError("--audio_model none, --text_model none and --video_model none: nothing to extract")
+    if not args.audio_frames and (args.frame_pool != 1 or args.max_frames):
+        raise UsageError("--frame_pool and --max_frames shape the kept frames: they need --audio_frames")
     audio: tuple[SpeechEncoderSpec, ...] = ()
     if args.audio_model != NONE:
         model = _model(args.audio_model, SpeechEncoderSpec.model)
-        audio = (SpeechEncoderSpec(model, args.layer, audio_pooling, args.max_audio_s, pad_to_s=args.whisper_pad_to_s),)
+        audio = (
+            SpeechEncoderSpec(
+                model,
+                args.layer,
+                audio_pooling,
+                args.max_audio_s,
+                pad_to_s=args.whisper_pad_to_s,
+                layers=args.audio_layers,
+                frames=args.audio_frames,
+                frame_pool=args.frame_pool,
+                max_frames=args.max_frames,
+            ),
+        )
+    elif args.audio_frames:
+        raise UsageError("--audio_frames needs a speech encoder (--audio_model is none)")
     text = None
     if args.text_model != NONE:
         model = _model(args.text_model, TextEncoderSpec.model)
-        text = _text_spec(args, TextEncoderSpec(model, args.text_layer, text_pooling, args.max_tokens))
+        spec = TextEncoderSpec(model, args.text_layer, text_pooling, args.max_tokens, frames=args.text_frames)
+        text = _text_spec(args, spec)
+    elif args.text_frames:
+        raise UsageError("--text_frames needs a text encoder (--text_model is none)")
     video = None
     if args.video_model != NONE:
         video = FaceVideoSpec(

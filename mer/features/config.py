@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -30,6 +31,7 @@ from mer_builder.errors import InputError
 
 FORMAT_VERSION = 1
 AUDIO_POOLINGS = ("mean", "meanstd")
+LAYER_CHOICES = ("last", "all")  # or a comma-separated list of hidden-state indices, e.g. "4,8,12"
 TEXT_POOLINGS = ("mean", "meanstd", "cls")
 
 
@@ -88,8 +90,40 @@ class SpeechEncoderSpec:
     # CTranslate2 Whisper: each clip is padded with silence to a multiple of this many seconds (30 = the
     # classic call that pads every clip to Whisper's 30 s window); ignored by transformers models
     pad_to_s: float = 1.0
+    # Added after format v1: written to the saved config only when not at their defaults, so the hash
+    # (and the reuse) of features extracted before they existed does not change.
+    layers: str = "last"  # "last" (= `layer`), "all" hidden states, or "i,j,..."; several are stacked per frame
+    frames: bool = False  # also keep the per-frame outputs (the memmap pack stores them as a ragged array)
+    frame_pool: int = 1  # kept frames are averages of this many consecutive encoder frames
+    max_frames: int = 0  # at most this many kept frames per clip (longer clips are averaged down); 0 = no cap
+    OPTIONAL: ClassVar[dict[str, Any]] = {"layers": "last", "frames": False, "frame_pool": 1, "max_frames": 0}
+
+    def layer_indices(self, n_states: int) -> list[int]:
+        """The hidden states to keep, as indices into the model's `n_states` states (embeddings = 0)."""
+        if self.layers == "last":
+            chosen = [self.layer]
+        elif self.layers == "all":
+            chosen = list(range(n_states))
+        else:
+            chosen = [int(part) for part in self.layers.split(",")]
+        wrong = [i for i in chosen if not -n_states <= i < n_states]
+        if wrong:
+            raise FeatureConfigError(
+                f"{self.model} has hidden states 0..{n_states - 1}; layer(s) {wrong} (--audio_layers {self.layers}, "
+                f"--layer {self.layer}) are out of range"
+            )
+        return [i % n_states for i in chosen]
 
     def check(self, sample_rate: int) -> None:
+        if self.layers not in LAYER_CHOICES and not re.fullmatch(r"-?\d+(,-?\d+)*", self.layers):
+            raise FeatureConfigError(
+                "audio layers must be last, all or comma-separated hidden-state indices (e.g. 4,8), "
+                f"got {self.layers!r}"
+            )
+        if self.frame_pool < 1 or self.max_frames < 0:
+            raise FeatureConfigError(
+                f"frame_pool must be >= 1 and max_frames >= 0 (0 = no cap), got {self.frame_pool}, {self.max_frames}"
+            )
         if self.pooling not in AUDIO_POOLINGS:
             raise FeatureConfigError(
                 f"audio pooling must be one of {AUDIO_POOLINGS}, got {self.pooling!r} (speech encoders have no CLS)"
@@ -128,6 +162,8 @@ class TextEncoderSpec:
     layer: int = -1
     pooling: str = "mean"
     max_tokens: int = 128
+    frames: bool = False  # also keep the utterance's token states (written to the saved config only when set)
+    OPTIONAL: ClassVar[dict[str, Any]] = {"frames": False}
 
     def check(self) -> None:
         if self.pooling not in TEXT_POOLINGS:
@@ -260,6 +296,9 @@ def config_hash(config: dict[str, Any]) -> str:
 
 def _tagged(spec: Any) -> dict[str, Any]:
     values = asdict(spec)
+    for key, default in getattr(spec, "OPTIONAL", {}).items():  # fields added after v1: only when set
+        if values[key] == default:
+            del values[key]
     return {"type": spec.type, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
 

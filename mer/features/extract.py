@@ -47,7 +47,7 @@ from .config import FeatureConfig
 from .isolation import isolated, vector_problem
 from .pipeline import FeaturePipeline
 from .safe_pickle import safe_load
-from .store import FEATURE_INFO, FEATURE_KEYS, META_FIELDS, PICKLE_INDEX
+from .store import FEATURE_INFO, FEATURE_KEYS, FRAME_KEYS, META_FIELDS, PICKLE_INDEX
 from .text import Turn, dialogue_contexts
 
 PICKLE_PROTOCOL = 4
@@ -171,7 +171,10 @@ def _existing(path: Path, pipeline: FeaturePipeline, inputs: str) -> dict | None
         and record.get("config_hash") == pipeline.config_hash
         and record.get("input_hash") == inputs
     )
-    return record if ok and all(FEATURE_KEYS[m] in record for m in pipeline.dims) else None
+    complete = all(FEATURE_KEYS[m] in record for m in pipeline.dims) and all(
+        FRAME_KEYS[m] in record for m in pipeline.frame_dims
+    )
+    return record if ok and complete else None
 
 
 def _failure(item: WorkItem, group: str, reason: str, file: str | None, message: str) -> Outcome:
@@ -214,7 +217,7 @@ def extract_chunk(
         work = [it for it, _ in loaded]
         columns = {}
         if "audio" in pipeline.dims:
-            columns["audio"] = isolated(pipeline.audio_features, [w for _, w in loaded])
+            columns["audio"] = isolated(lambda xs: _audio_column(pipeline, xs), [w for _, w in loaded])
         if "text" in pipeline.dims:
             columns["text"] = isolated(lambda xs: _text_column(pipeline, xs), work)
         if "video" in pipeline.dims:
@@ -225,8 +228,21 @@ def extract_chunk(
     return [outcomes[item.id] for item in items]
 
 
-def _text_column(pipeline: FeaturePipeline, items: list[WorkItem]) -> np.ndarray:
-    return pipeline.text_features([x.text for x in items], [x.speaker for x in items], [x.context for x in items])
+def _audio_column(pipeline: FeaturePipeline, waveforms: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(vector, frames or None) per clip: one encoder pass gives both when the config keeps frames."""
+    if "audio" not in pipeline.frame_dims:
+        return [(vector, None) for vector in pipeline.audio_features(waveforms)]
+    vectors, frames = pipeline.audio_features_and_frames(waveforms)
+    return list(zip(vectors, frames or [], strict=True))
+
+
+def _text_column(pipeline: FeaturePipeline, items: list[WorkItem]) -> Any:
+    """The text vectors, or (vector, token states) per utterance when the config keeps them."""
+    texts, speakers, contexts = [x.text for x in items], [x.speaker for x in items], [x.context for x in items]
+    if "text" not in pipeline.frame_dims:
+        return pipeline.text_features(texts, speakers, contexts)
+    vectors, frames = pipeline.text_features_and_frames(texts, speakers, contexts)
+    return list(zip(vectors, frames or [], strict=True))
 
 
 def _video_column(pipeline: FeaturePipeline, paths: list[str | None]) -> list[tuple[np.ndarray, int | None]]:
@@ -242,11 +258,26 @@ def _write(item: WorkItem, values: dict[str, Any], pipeline: FeaturePipeline, in
     face_frames = None
     if "video" in values:
         values["video"], face_frames = values["video"]
+    frames = {}
+    if "audio" in values:
+        values["audio"], audio_frames = values["audio"]
+        if audio_frames is not None:
+            frames["audio"] = np.asarray(audio_frames, dtype=np.float32)
+    if "text" in pipeline.frame_dims and "text" in values:
+        values["text"], text_frames = values["text"]
+        frames["text"] = np.asarray(text_frames, dtype=np.float32)
     vectors = {name: np.asarray(v, dtype=np.float32) for name, v in values.items()}
     problem = next((p for n, v in vectors.items() if (p := vector_problem(n, v, pipeline.dims[n]))), None)
     if problem is not None:
         return _failure(item, group, problem[0], item.audio_path, problem[1])
+    for name, f in frames.items():
+        if f.ndim != 2 or f.shape[1] != pipeline.frame_dims[name]:
+            message = f"{name} frames have shape {f.shape}, expected (T, {pipeline.frame_dims[name]})"
+            return _failure(item, group, "dimension_mismatch", item.audio_path, message)
+        if not np.all(np.isfinite(f)):
+            return _failure(item, group, "non_finite_features", item.audio_path, f"{name} frames contain NaN or inf")
     record = {**item.meta, **{FEATURE_KEYS[name]: v for name, v in vectors.items()}}
+    record.update({FRAME_KEYS[name]: f for name, f in frames.items()})
     if "video" in vectors:
         record["video_face_frames"] = face_frames
     record["config_hash"] = pipeline.config_hash
@@ -461,6 +492,7 @@ def _report(
         "config": config.to_dict(),
         "config_hash": config.hash,
         "dims": pipeline.dims,
+        **({"frame_dims": pipeline.frame_dims, "frame_layers": pipeline.frame_layers} if pipeline.frame_dims else {}),
         "counts": counts,
         "status": "ok" if rate <= options.max_failure_rate else "failed",
         "n_failed": len(failed_now),

@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .config import SpeechEncoderSpec, TextEncoderSpec
+from .config import FeatureConfigError, SpeechEncoderSpec, TextEncoderSpec
+from .frames import shrink_frames
 from .packaged import ModelNotAvailableError, is_packaged, packaged_path
 from .whisper import WHISPER_WINDOW_S
 
@@ -98,14 +99,34 @@ def _batches(order: Sequence[int], size: int) -> list[list[int]]:
     return [list(order[i : i + size]) for i in range(0, len(order), size)]
 
 
+def pool_frames(frames: Sequence[np.ndarray], pooling: str, dim: int) -> np.ndarray:
+    """Per clip, mean (or mean and std) over its (T_i, dim) frames, accumulated in float64."""
+    if not frames:
+        return np.zeros((0, dim * (2 if pooling == "meanstd" else 1)), np.float32)
+    count = np.array([len(f) for f in frames], dtype=np.float64)
+    total = np.stack([np.asarray(f).sum(0, dtype=np.float64) for f in frames])
+    total_sq = np.stack([np.square(f, dtype=np.float64).sum(0) for f in frames])
+    return pool_moments(count, total, total_sq, pooling)
+
+
 class _WindowedSpeechEncoder:
-    """Shared windowing and pooling; subclasses encode a list of windows into frame moments."""
+    """Shared windowing and pooling; subclasses turn a list of windows into per-window frames.
+
+    Long clips are cut into windows of `window_s` whose frames are concatenated in order; a clip
+    shorter than the model's receptive field is padded with silence to it. The pooled vector is
+    taken over all of a clip's frames; with `spec.frames` the frames themselves are also returned,
+    shrunk by `spec.frame_pool` and `spec.max_frames` (`mer.features.frames.shrink_frames`).
+    """
 
     spec: SpeechEncoderSpec
-    dim: int
+    frame_dim: int  # values per frame: hidden size x kept layers
     sample_rate: int
     window_s: float
     min_samples: int = 1
+
+    @property
+    def dim(self) -> int:
+        return self.frame_dim * (2 if self.spec.pooling == "meanstd" else 1)
 
     def _windows(self, waveform: np.ndarray) -> list[np.ndarray]:
         size = int(self.window_s * self.sample_rate)
@@ -116,25 +137,31 @@ class _WindowedSpeechEncoder:
             starts.pop()  # a too-short tail joins the previous window
         return [waveform[a:b] for a, b in zip(starts, [*starts[1:], len(waveform)], strict=True)]
 
-    def _encode_windows(self, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _window_frames(self, windows: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def __call__(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        if len(waveforms) == 0:
-            return np.zeros((0, self.dim), np.float32)
+    def clip_frames(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per clip, all its encoder frames (T_i, frame_dim) float32, its windows' frames in order."""
         owners, windows = [], []
         for clip, waveform in enumerate(waveforms):
             for window in self._windows(self._prepare(np.asarray(waveform, dtype=np.float32))):
                 owners.append(clip)
                 windows.append(window)
-        count, total, total_sq = self._encode_windows(windows)
-        hidden = total.shape[1]
-        clip_count = np.zeros(len(waveforms))
-        clip_total, clip_sq = np.zeros((len(waveforms), hidden)), np.zeros((len(waveforms), hidden))
-        np.add.at(clip_count, owners, count)
-        np.add.at(clip_total, owners, total)
-        np.add.at(clip_sq, owners, total_sq)
-        return pool_moments(clip_count, clip_total, clip_sq, self.spec.pooling)
+        parts: list[list[np.ndarray]] = [[] for _ in waveforms]
+        for clip, frames in zip(owners, self._window_frames(windows) if windows else [], strict=True):
+            parts[clip].append(frames)
+        return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+
+    def encode(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The pooled vectors (N, dim) and, when the spec keeps frames, each clip's shrunk frames."""
+        frames = self.clip_frames(waveforms)
+        vectors = pool_frames(frames, self.spec.pooling, self.frame_dim)
+        if not self.spec.frames:
+            return vectors, None
+        return vectors, [shrink_frames(f, self.spec.frame_pool, self.spec.max_frames) for f in frames]
+
+    def __call__(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        return self.encode(waveforms)[0]
 
     def _prepare(self, waveform: np.ndarray) -> np.ndarray:
         return waveform
@@ -154,10 +181,8 @@ class TransformersSpeechEncoder(_WindowedSpeechEncoder):
         self.window_s = spec.max_audio_s
         self.padding_is_exact = getattr(model.config, "feat_extract_norm", "layer") != "group"
         self.min_samples = self._receptive_field(model.config)
-        n_states = model.config.num_hidden_layers + 1
-        if not -n_states <= spec.layer < n_states:
-            raise ValueError(f"{spec.model} has hidden states 0..{n_states - 1}; --layer {spec.layer} is out of range")
-        self.dim = model.config.hidden_size * (2 if spec.pooling == "meanstd" else 1)
+        self.layer_ids = spec.layer_indices(model.config.num_hidden_layers + 1)
+        self.frame_dim = model.config.hidden_size * len(self.layer_ids)
 
     @staticmethod
     def _receptive_field(config: Any) -> int:
@@ -171,11 +196,11 @@ class TransformersSpeechEncoder(_WindowedSpeechEncoder):
             waveform = (waveform - waveform.mean()) / np.sqrt(waveform.var() + 1e-7)
         return waveform
 
-    def _encode_windows(self, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _window_frames(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Each window's frames of the chosen hidden states, stacked per frame: (frames, layers x hidden)."""
         order = sorted(range(len(windows)), key=lambda i: -len(windows[i]))
         size = self.batch_size if self.padding_is_exact else 1
-        count = np.zeros(len(windows))
-        total = total_sq = None
+        out: list[np.ndarray] = [np.empty(0)] * len(windows)
         with torch.inference_mode():
             for batch in _batches(order, size):
                 lengths = torch.tensor([len(windows[i]) for i in batch])
@@ -183,19 +208,16 @@ class TransformersSpeechEncoder(_WindowedSpeechEncoder):
                 for row, i in enumerate(batch):
                     values[row, : len(windows[i])] = torch.from_numpy(windows[i])
                 sample_mask = (torch.arange(values.shape[1])[None] < lengths[:, None]).long()
-                out = self.model(
+                result = self.model(
                     values.to(self.device),
                     attention_mask=sample_mask.to(self.device) if self.padding_is_exact else None,
                     output_hidden_states=True,
                 )
-                hidden = out.hidden_states[self.spec.layer]
+                hidden = torch.cat([result.hidden_states[k] for k in self.layer_ids], dim=-1).float().cpu().numpy()
                 frames = self.model._get_feat_extract_output_lengths(lengths)
-                frame_mask = torch.arange(hidden.shape[1])[None] < frames[:, None]
-                c, s, q = masked_moments(hidden, frame_mask.to(hidden.device))
-                if total is None:
-                    total, total_sq = np.zeros((len(windows), s.shape[1])), np.zeros((len(windows), s.shape[1]))
-                count[batch], total[batch], total_sq[batch] = c, s, q
-        return count, total, total_sq
+                for row, i in enumerate(batch):
+                    out[i] = hidden[row, : int(frames[row])]
+        return out
 
 
 class WhisperEncoder(_WindowedSpeechEncoder):
@@ -207,21 +229,20 @@ class WhisperEncoder(_WindowedSpeechEncoder):
     def __init__(self, path: str, spec: SpeechEncoderSpec, device: str, batch_size: int):
         from .whisper import WhisperFrameEncoder
 
-        if spec.layer != -1:
-            raise ValueError(f"{spec.model}: the CTranslate2 Whisper encoder exposes only its last layer (--layer -1)")
+        if spec.layer != -1 or spec.layers != "last":
+            raise FeatureConfigError(
+                f"{spec.model}: the CTranslate2 Whisper encoder exposes only its last layer (--layer -1, "
+                "--audio_layers last); layer choice needs a transformers model"
+            )
         self.spec, self.batch_size = spec, max(1, batch_size)
         self.encoder = WhisperFrameEncoder(
             path, device, spec.compute_type, pad_to_s=spec.pad_to_s, window_s=min(spec.max_audio_s, WHISPER_WINDOW_S)
         )
         self.sample_rate = self.encoder.sample_rate
-        self.dim = self.encoder.dim * (2 if spec.pooling == "meanstd" else 1)
+        self.frame_dim = self.encoder.dim
 
-    def __call__(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        frames = self.encoder(waveforms, self.batch_size)
-        count = np.array([len(f) for f in frames], dtype=np.float64)
-        total = np.stack([f.sum(0, dtype=np.float64) for f in frames]) if frames else np.zeros((0, self.encoder.dim))
-        total_sq = np.stack([np.square(f, dtype=np.float64).sum(0) for f in frames]) if frames else total
-        return pool_moments(count, total, total_sq, self.spec.pooling)
+    def clip_frames(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return self.encoder(waveforms, self.batch_size)
 
 
 def load_speech_encoder(spec: SpeechEncoderSpec, device: str = "cpu", batch_size: int = 8) -> _WindowedSpeechEncoder:
@@ -245,8 +266,17 @@ class TransformersTextEncoder:
         self.model = model.eval().to(device)
         self.dim = model.config.hidden_size * (2 if spec.pooling == "meanstd" else 1)
 
+    @property
+    def frame_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)[0]
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The pooled vectors (N, dim) and, when the spec keeps frames, each text's real token states (T_i, hidden)."""
         out = np.zeros((len(texts), self.dim), np.float32)
+        frames: list[np.ndarray] = [np.zeros((0, self.frame_dim), np.float32)] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with torch.inference_mode():
             for batch in _batches(order, self.batch_size):
@@ -259,7 +289,12 @@ class TransformersTextEncoder:
                 ).to(self.device)
                 hidden = self.model(**inputs, output_hidden_states=True).hidden_states[self.spec.layer]
                 out[batch] = masked_pool(hidden, inputs["attention_mask"], self.spec.pooling)
-        return out
+                if self.spec.frames:
+                    states = hidden.float().cpu().numpy()
+                    real = inputs["attention_mask"].bool().cpu().numpy()
+                    for row, i in enumerate(batch):
+                        frames[i] = states[row][real[row]]
+        return out, (frames if self.spec.frames else None)
 
 
 def load_text_encoder(spec: TextEncoderSpec, device: str = "cpu", batch_size: int = 32) -> TransformersTextEncoder:

@@ -5,7 +5,11 @@ times faster than opening one pickle per sample. The pickles are streamed one at
 `np.lib.format.open_memmap` files, so memory stays flat whatever the corpus size. The new dir
 is built beside the target and renamed into place, so a reader never sees a half-built one.
 
-`info.json`: modalities, dims, dtype, n_rows, feature_config and feature_config_hash (copied
+Per-frame outputs, when the pickles hold them (`audio_frames`, extracted with `--audio_frames`),
+go into a ragged pair `<m>_frames.npy` + `<m>_offsets.npy` (`mer.features.frames`), recorded in
+`info.json` as `frames: {m: {dim, total, layers}}`.
+
+`info.json`: modalities, dims, dtype, n_rows, [frames], feature_config and feature_config_hash (copied
 from `feature_info.json` next to the group dir), source_dir, source_hash (sha256 over every
 pickle's relative path and bytes, in row order) and the mer version.
 """
@@ -30,9 +34,10 @@ from mer_builder.locking import LOCK_NAME, output_lock
 
 from .. import __version__
 from ..modalities import ALL_MODALITIES
+from .frames import RaggedWriter
 from .isolation import vector_problem
 from .safe_pickle import safe_loads
-from .store import FEATURE_INFO, FEATURE_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX, read_jsonl
+from .store import FEATURE_INFO, FEATURE_KEYS, FRAME_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX, read_jsonl
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 _log = logging.getLogger(__name__)
@@ -83,6 +88,20 @@ def _vector(item: dict, name: str, dim: int, path: Path, dtype: str) -> np.ndarr
     if dtype == "float16" and np.abs(vector).max(initial=0.0) > FLOAT16_MAX:
         raise MemmapBuildError(f"{path}: {name} features exceed the float16 range; use --dtype float32")
     return vector
+
+
+def _frames(item: dict, name: str, dim: int, path: Path, dtype: str) -> np.ndarray:
+    value = item.get(FRAME_KEYS[name])
+    if value is None:
+        raise MemmapBuildError(f"{path}: has no {FRAME_KEYS[name]}, but the first row of the dir does")
+    frames = np.asarray(value, dtype=np.float32)
+    if frames.ndim != 2 or frames.shape[1] != dim:
+        raise MemmapBuildError(f"{path}: {name} frames have shape {frames.shape}, expected (T, {dim})")
+    if not np.all(np.isfinite(frames)):
+        raise MemmapBuildError(f"{path}: {name} frames contain NaN or inf")
+    if dtype == "float16" and np.abs(frames).max(initial=0.0) > FLOAT16_MAX:
+        raise MemmapBuildError(f"{path}: {name} frames exceed the float16 range; use --dtype float32")
+    return frames
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -143,6 +162,8 @@ def _build(in_dir: Path, out_dir: Path, dtype: str, quiet: bool) -> dict:
             m: np.lib.format.open_memmap(tmp / f"{m}.npy", mode="w+", dtype=dtype, shape=(len(rows), dims[m]))
             for m in modalities
         }
+        framed = [m for m in modalities if first.get(FRAME_KEYS[m]) is not None]
+        writers = {m: RaggedWriter(tmp, m, int(np.asarray(first[FRAME_KEYS[m]]).shape[1]), dtype) for m in framed}
         labels = np.empty(len(rows), dtype=np.int64)
         with (tmp / META_NAME).open("w", encoding="utf-8") as meta_out:
             for number, row in enumerate(tqdm(rows, disable=quiet, unit="row", desc=f"memmap {in_dir.name}")):
@@ -150,17 +171,22 @@ def _build(in_dir: Path, out_dir: Path, dtype: str, quiet: bool) -> dict:
                 path = in_dir / row["path"]
                 for m in modalities:
                     arrays[m][number] = _vector(item, m, dims[m], path, dtype)
+                for m, writer in writers.items():
+                    writer.append(_frames(item, m, writer.dim, path, dtype))
                 labels[number] = int(item["true_label"])
                 meta_out.write(json.dumps({k: item[k] for k in META_FIELDS if k in item}, ensure_ascii=False) + "\n")
         for array in arrays.values():
             array.flush()
         del arrays
         np.save(tmp / "labels.npy", labels)
+        layers = feature_info.get("frame_layers") or {}
+        frames = {m: {"dim": w.dim, "total": w.close(), "layers": int(layers.get(m, 1))} for m, w in writers.items()}
         info = {
             "modalities": modalities,
             "dims": dims,
             "dtype": dtype,
             "n_rows": len(rows),
+            **({"frames": frames} if frames else {}),
             "feature_config": feature_info.get("config"),
             "feature_config_hash": feature_info.get("config_hash"),
             "source_dir": str(in_dir.resolve()),

@@ -8,6 +8,7 @@ so a model always sees features made exactly the way its training features were:
     feats = pipeline.extract_one(audio="clip.wav", text="Oh my God!", speaker="Rachel",
                                  context=[("Ross", "We were on a break.")], media_path="clip.mp4")
     # {"audio": (Da,), "text": (Dt,), "video": (Dv,)}; pipeline.dims == {"audio": Da, ...}
+    # plus "audio_frames" (T, pipeline.frame_dims["audio"]) when the config keeps frames
 
 Pretrained models load only when the config asks for them, so the MFCC + hashing path never
 imports torch.
@@ -83,8 +84,18 @@ class FeaturePipeline:
 
             self._video = load_face_video_encoder(config.video, device, 2 * batch_size)
         self.dims: dict[str, int] = {}
+        text_frame_dim = self._text.frame_dim if self._text is not None else None
         if self._audio_parts:
             self.dims["audio"] = sum(p.dim for p in self._audio_parts)
+        # modalities whose per-frame outputs are kept too (a speech encoder with frames=True): values per frame
+        framed = [p for p in self._audio_parts if getattr(getattr(p, "spec", None), "frames", False)]
+        self.frame_dims: dict[str, int] = {"audio": framed[0].frame_dim} if framed else {}
+        # hidden layers stacked in each frame (frame_dims / layers values each), for a learned mix in the model
+        if text_frame_dim is not None:
+            self.frame_dims["text"] = text_frame_dim
+        self.frame_layers: dict[str, int] = {
+            m: len(getattr(self._audio_parts[0], "layer_ids", [0])) if m == "audio" else 1 for m in self.frame_dims
+        }
         if self._text is not None:
             self.dims["text"] = self._text.dim
         if self._video is not None:
@@ -110,8 +121,17 @@ class FeaturePipeline:
         """(N, dims["audio"]) from mono float32 waveforms at `config.sample_rate`."""
         if not self._audio_parts:
             raise ValueError("this feature config has no audio part (audio was set to none)")
+        return self.audio_features_and_frames(waveforms)[0]
+
+    def audio_features_and_frames(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The audio vectors (N, dims["audio"]) and, when the config keeps frames, each clip's (T_i,
+        frame_dims["audio"]) frames, from one pass of the encoder."""
+        if not self._audio_parts:
+            raise ValueError("this feature config has no audio part (audio was set to none)")
+        if "audio" in self.frame_dims:  # a speech encoder, which is then the only audio part
+            return self._audio_parts[0].encode(waveforms)
         parts = [part(waveforms) for part in self._audio_parts]
-        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        return (np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]), None
 
     def text_features(
         self,
@@ -120,9 +140,18 @@ class FeaturePipeline:
         contexts: Sequence[Sequence[Turn]] | None = None,
     ) -> np.ndarray:
         """(N, dims["text"]); `contexts[i]` lists the earlier (speaker, text) turns of utterance i, oldest first."""
+        return self.text_features_and_frames(texts, speakers, contexts)[0]
+
+    def text_features_and_frames(
+        self,
+        texts: Sequence[str],
+        speakers: Sequence[str | None] | None = None,
+        contexts: Sequence[Sequence[Turn]] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The text vectors and, when the config keeps them, each utterance's token states (T_i, frame_dims["text"])."""
         if self._text is None:
             raise ValueError("this feature config has no text part (text was set to none)")
-        return self._text(texts, speakers, contexts)
+        return self._text.encode(texts, speakers, contexts)
 
     def video_features(self, media_paths: Sequence[Path | str | None]) -> VideoFeatures:
         """Face vectors (N, dims["video"]) and per-clip face frame counts; None paths give zero vectors."""
@@ -145,11 +174,17 @@ class FeaturePipeline:
             if audio is None:
                 raise ValueError("this feature config has an audio part, so the utterance needs audio")
             waveform = self.load_waveform(audio) if isinstance(audio, str | Path) else np.asarray(audio, np.float32)
-            out["audio"] = self.audio_features([waveform])[0]
+            vectors, frames = self.audio_features_and_frames([waveform])
+            out["audio"] = vectors[0]
+            if frames is not None:
+                out["audio_frames"] = frames[0]
         if "text" in self.dims:
             if text is None:
                 raise ValueError("this feature config has a text part, so the utterance needs a transcript")
-            out["text"] = self.text_features([text], [speaker], [tuple(context)])[0]
+            vectors, frames = self.text_features_and_frames([text], [speaker], [tuple(context)])
+            out["text"] = vectors[0]
+            if frames is not None:
+                out["text_frames"] = frames[0]
         if self._video is not None:
             out["video"] = self.video_features([media_path]).vectors[0]
         return out

@@ -13,7 +13,11 @@ Layouts (see DESIGN.md, Features):
 * pickle dir: `index.jsonl` (one line per row: `path` relative to the dir, plus meta) and
   `<id>.pkl` files holding dicts with `audio_features`, `text_features`, `video_features`;
 * memmap dir: `audio.npy`, `text.npy`, `video.npy` (those present), `labels.npy`,
-  `meta.jsonl` (same row order) and `info.json` (`modalities`, `dims`, `dtype`, `n_rows`).
+  `meta.jsonl` (same row order) and `info.json` (`modalities`, `dims`, `dtype`, `n_rows`), plus
+  `<m>_frames.npy` + `<m>_offsets.npy` for modalities whose frames were kept (`mer.features.frames`).
+
+`batch(rows, frames=("audio",))` also returns `audio_frames` (B, T, D), padded only to the
+longest row of that batch, and `audio_frames_mask` (B, T); the stores themselves never pad.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from mer_builder.labels import EMOTIONS, NUM_CLASSES, label_space
 from mer_builder.textio import UndecodableLine, text_lines
 
 from ..modalities import ALL_MODALITIES
+from .frames import open_ragged, pad_frames
 from .safe_pickle import safe_load
 
 PICKLE_INDEX = "index.jsonl"
@@ -37,6 +42,7 @@ FEATURE_INFO = "feature_info.json"  # in the parent of the pickle group dirs: {"
 MEMMAP_INFO = "info.json"
 META_NAME = "meta.jsonl"
 FEATURE_KEYS: dict[str, str] = {name: f"{name}_features" for name in ALL_MODALITIES}
+FRAME_KEYS: dict[str, str] = {name: f"{name}_frames" for name in ALL_MODALITIES}  # per-frame outputs, when kept
 # Per-row fields kept beside the features (everything in a pickle that is not a feature array).
 META_FIELDS: tuple[str, ...] = (
     "id", "dataset", "split", "group", "speaker_id", "emotion", "true_label", "sentiment",
@@ -152,13 +158,32 @@ class MemmapStore:
             )
         check_rows(emotions, self.meta, self.root / "labels.npy")
         self.labels = row_labels(emotions, self.meta, label_type, self.root / META_NAME)
+        frames = self.info.get("frames") or {}
+        self._frames = {m: open_ragged(self.root, m, n) for m in self.modalities if m in frames}
+        self.frame_dims = {m: int(f.shape[1]) for m, (f, _) in self._frames.items()}
+        self.frame_layers = {m: int(frames[m].get("layers", 1)) for m in self._frames}
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, rows: Rows) -> dict[str, np.ndarray]:
+    def frame_lengths(self, modality: str) -> np.ndarray:
+        """Stored frames per row of `modality`."""
+        return np.diff(self._frames[modality][1])
+
+    def batch(self, rows: Rows, frames: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """The rows' vectors and labels; for each modality in `frames`, also `<m>_frames` (B, T, D) padded to
+        this batch's longest row and `<m>_frames_mask` (B, T)."""
         index = _as_index(rows, len(self))
         out = {m: np.asarray(a[index], dtype=np.float32) for m, a in self._arrays.items()}
+        for m in frames:
+            if m not in self._frames:
+                raise FeatureStoreError(
+                    f"{self.root}: holds no {m} frames (extract with --{m}_frames, then build_memmap_features.py)"
+                )
+            values, offsets = self._frames[m]
+            out[f"{m}_frames"], out[f"{m}_frames_mask"] = pad_frames(
+                [values[offsets[i] : offsets[i + 1]] for i in index], self.frame_dims[m]
+            )
         out["labels"] = self.labels[index]
         return out
 
@@ -183,10 +208,13 @@ class PickleStore:
         first = self._load(0) if self._index else {}
         self.modalities = tuple(m for m in ALL_MODALITIES if first.get(FEATURE_KEYS[m]) is not None)
         self.dims = {m: int(np.asarray(first[FEATURE_KEYS[m]]).shape[-1]) for m in self.modalities}
+        self.frame_dims = {
+            m: int(np.asarray(first[FRAME_KEYS[m]]).shape[-1]) for m in self.modalities if FRAME_KEYS[m] in first
+        }
         info_path = self.root.parent / FEATURE_INFO
-        self.feature_config = (
-            json.loads(info_path.read_text(encoding="utf-8")).get("config") if info_path.is_file() else None
-        )
+        feature_info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+        self.feature_config = feature_info.get("config")
+        self.frame_layers = {m: int((feature_info.get("frame_layers") or {}).get(m, 1)) for m in self.frame_dims}
 
     def __len__(self) -> int:
         return len(self._index)
@@ -194,10 +222,16 @@ class PickleStore:
     def _load(self, row: int) -> dict:
         return safe_load(self.root / self._index[row]["path"])
 
-    def batch(self, rows: Rows) -> dict[str, np.ndarray]:
+    def batch(self, rows: Rows, frames: Sequence[str] = ()) -> dict[str, np.ndarray]:
         index = _as_index(rows, len(self))
         items = [self._load(int(i)) for i in index]
         out = {}
+        for m in frames:
+            if m not in self.frame_dims:
+                raise FeatureStoreError(f"{self.root}: holds no {m} frames (extract with --{m}_frames)")
+            out[f"{m}_frames"], out[f"{m}_frames_mask"] = pad_frames(
+                [np.asarray(item[FRAME_KEYS[m]], dtype=np.float32) for item in items], self.frame_dims[m]
+            )
         for m in self.modalities:
             values = [np.asarray(item[FEATURE_KEYS[m]], dtype=np.float32).reshape(-1) for item in items]
             wrong = [
@@ -221,6 +255,7 @@ class SubsetStore:
         self.label_type = base.label_type
         self.kind = getattr(base, "kind", "features")
         self.frame_dims = getattr(base, "frame_dims", {})
+        self.frame_layers = getattr(base, "frame_layers", {})
         self.labels = base.labels[self.rows]
         self.meta = [base.meta[i] for i in self.rows]
 
@@ -250,10 +285,14 @@ class ConcatStore:
         for store in self.stores[1:]:
             if store.modalities != self.modalities or store.dims != self.dims:
                 raise ValueError(f"cannot concatenate stores with dims {self.dims} and {store.dims}")
+            if getattr(store, "frame_dims", {}) != getattr(self.stores[0], "frame_dims", {}):
+                raise ValueError("cannot concatenate stores that keep different frames (extract every group alike)")
             if store.feature_config != self.feature_config:
                 raise ValueError("cannot concatenate stores extracted with different feature configs")
             if store.label_type != self.label_type:
                 raise ValueError(f"cannot concatenate stores of {self.label_type} and {store.label_type} labels")
+        self.frame_dims = getattr(self.stores[0], "frame_dims", {})
+        self.frame_layers = getattr(self.stores[0], "frame_layers", {})
         self._offsets = np.cumsum([0] + [len(s) for s in self.stores])
         self.labels = np.concatenate([s.labels for s in self.stores])
         self.meta = [m for s in self.stores for m in s.meta]
@@ -261,21 +300,32 @@ class ConcatStore:
     def __len__(self) -> int:
         return int(self._offsets[-1])
 
-    def batch(self, rows: Rows) -> dict[str, np.ndarray]:
+    def batch(self, rows: Rows, frames: Sequence[str] = ()) -> dict[str, np.ndarray]:
         index = _as_index(rows, len(self))
         which = np.searchsorted(self._offsets, index, side="right") - 1
         parts, order = [], []
+        options = {"frames": frames} if frames else {}
         for k in np.unique(which):
             mask = which == k
-            parts.append(self.stores[k].batch(index[mask] - self._offsets[k]))
+            parts.append(self.stores[k].batch(index[mask] - self._offsets[k], **options))
             order.append(np.flatnonzero(mask))
         inverse = np.argsort(np.concatenate(order)) if order else np.zeros(0, np.int64)
         keys = [*self.modalities, "labels"]
         if not parts:
-            return {k: np.zeros((0, self.dims[k]), np.float32) for k in self.modalities} | {
-                "labels": np.zeros(0, np.int64)
-            }
-        return {k: np.concatenate([p[k] for p in parts])[inverse] for k in keys}
+            empty = {k: np.zeros((0, self.dims[k]), np.float32) for k in self.modalities}
+            for m in frames:
+                empty[f"{m}_frames"], empty[f"{m}_frames_mask"] = pad_frames([], self.frame_dims[m])
+            return empty | {"labels": np.zeros(0, np.int64)}
+        out = {k: np.concatenate([p[k] for p in parts])[inverse] for k in keys}
+        for m in frames:  # each part is padded to its own longest row: pad them to the longest of all
+            width = max(p[f"{m}_frames"].shape[1] for p in parts)
+            out[f"{m}_frames"] = np.concatenate(
+                [np.pad(p[f"{m}_frames"], ((0, 0), (0, width - p[f"{m}_frames"].shape[1]), (0, 0))) for p in parts]
+            )[inverse]
+            out[f"{m}_frames_mask"] = np.concatenate(
+                [np.pad(p[f"{m}_frames_mask"], ((0, 0), (0, width - p[f"{m}_frames_mask"].shape[1]))) for p in parts]
+            )[inverse]
+        return out
 
 
 def labelled_only(store: FeatureStore) -> tuple[FeatureStore, int]:

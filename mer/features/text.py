@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -25,6 +25,14 @@ class TextEncoder(Protocol):
     dim: int
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class FrameTextEncoder(TextEncoder, Protocol):
+    """A text encoder that can also return each text's token states."""
+
+    frame_dim: int
+
+    def encode(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]: ...
 
 
 class DialogueRecord(Protocol):
@@ -72,21 +80,46 @@ class TextFeaturizer:
         self.spec, self.encoder = spec, encoder
         self.dim = encoder.dim * (2 if spec.context_window else 1)
 
+    @property
+    def frame_dim(self) -> int | None:
+        """Values per token state when the encoder keeps them (a pretrained encoder with frames=True), else None."""
+        keeps = getattr(self.spec.encoder, "frames", False)
+        return int(cast(FrameTextEncoder, self.encoder).frame_dim) if keeps else None
+
     def __call__(
         self,
         texts: Sequence[str],
         speakers: Sequence[str | None] | None = None,
         contexts: Sequence[Sequence[Turn]] | None = None,
     ) -> np.ndarray:
+        return self.encode(texts, speakers, contexts)[0]
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        speakers: Sequence[str | None] | None = None,
+        contexts: Sequence[Sequence[Turn]] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The text vectors and, when the encoder keeps them, the token states of each utterance (its own turn,
+        speaker prefix included, not its context); an utterance without a transcript has none (0, D)."""
         n = len(texts)
         speakers = speakers if speakers is not None else [None] * n
         include = self.spec.include_speaker
         current = np.zeros((n, self.encoder.dim), np.float32)  # no transcript: a zero block, like no context
+        dim = self.frame_dim
+        frames = None if dim is None else [np.zeros((0, dim), np.float32) for _ in range(n)]
         has_text = [i for i, text in enumerate(texts) if text.strip()]
         if has_text:
-            current[has_text] = self.encoder([format_turn(texts[i], speakers[i], include) for i in has_text])
+            turns = [format_turn(texts[i], speakers[i], include) for i in has_text]
+            if frames is None:
+                current[has_text] = self.encoder(turns)
+            else:
+                vectors, states = cast(FrameTextEncoder, self.encoder).encode(turns)
+                current[has_text] = vectors
+                for i, state in zip(has_text, states or [], strict=True):
+                    frames[i] = state
         if not self.spec.context_window:
-            return current
+            return current, frames
         contexts = contexts if contexts is not None else [()] * n
         if len(contexts) != n:
             raise ValueError(f"got {n} texts but {len(contexts)} contexts")
@@ -98,7 +131,7 @@ class TextFeaturizer:
         has_context = [i for i, text in enumerate(joined) if text.strip()]
         if has_context:
             block[has_context] = self.encoder([joined[i] for i in has_context])
-        return np.concatenate([current, block], axis=1)
+        return np.concatenate([current, block], axis=1), frames
 
 
 def dialogue_contexts(records: Iterable[DialogueRecord], window: int) -> dict[str, tuple[Turn, ...]]:

@@ -37,6 +37,7 @@ from mer_builder.audio import TARGET_SR
 from mer_builder.labels import label_space
 from mer_builder.manifest import MANIFEST_NAME, ManifestRecord, read_manifest
 
+from ..features.frames import pad_frames
 from ..features.store import META_FIELDS, Rows, row_labels
 from ..features.text import dialogue_contexts, format_turn
 
@@ -240,16 +241,6 @@ def pad_tokens(
     for i, (row, kinds) in enumerate(zip(ids, types, strict=True)):
         out_ids[i, : len(row)], mask[i, : len(row)], out_types[i, : len(row)] = row, 1, kinds
     return out_ids, mask, out_types
-
-
-def pad_frames(frames: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    width = max((len(f) for f in frames), default=0)
-    dim = frames[0].shape[1] if frames else 0
-    out = np.zeros((len(frames), max(width, 1), dim), np.float32)
-    mask = np.zeros((len(frames), max(width, 1)), np.bool_)
-    for i, f in enumerate(frames):
-        out[i, : len(f)], mask[i, : len(f)] = f, True
-    return out, mask
 
 
 def open_utterances(

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from .base import MODELS, FusionModel, ModalityMismatch, check_modalities
 from .flexible_at import FlexibleAT
+from .frames import AttentiveFrames, reads_frames
 from .gated_avt import GatedAVT
 from .gfl import GatedFusion
 from .lmf import LowRankFusion
@@ -25,6 +26,7 @@ from .robust import RobustATV
 
 __all__ = [
     "MODELS",
+    "AttentiveFrames",
     "FlexibleAT",
     "FusionModel",
     "GatedAVT",
@@ -35,13 +37,20 @@ __all__ = [
     "RobustATV",
     "build_model",
     "check_modalities",
+    "reads_frames",
 ]
 
 
 def build_model(
-    model_config: Mapping, modalities: Sequence[str], dims: Mapping[str, int], num_classes: int
+    model_config: Mapping,
+    modalities: Sequence[str],
+    dims: Mapping[str, int],
+    num_classes: int,
+    frame_layers: Mapping[str, int] | None = None,
 ) -> FusionModel:
-    """A model from the `model` config section, modality names (e.g. ("audio", "text")) and their dims."""
+    """A model from the `model` config section, modality names (e.g. ("audio", "text")) and their dims (values per
+    frame for a model that reads frames, with `frame_layers`: the encoder layers stacked in each frame)."""
     model_class = MODELS[model_config["name"]]
     check_modalities(model_config["name"], modalities)
-    return model_class.from_config(model_config, tuple(modalities), dict(dims), num_classes)
+    extra = {"frame_layers": dict(frame_layers or {})} if getattr(model_class, "reads_frames", False) else {}
+    return model_class.from_config(model_config, tuple(modalities), dict(dims), num_classes, **extra)

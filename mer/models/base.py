@@ -44,12 +44,18 @@ class FusionModel(nn.Module):
 
     @classmethod
     def from_config(
-        cls, model_config: Mapping, modalities: tuple[str, ...], dims: dict[str, int], num_classes: int
+        cls,
+        model_config: Mapping,
+        modalities: tuple[str, ...],
+        dims: dict[str, int],
+        num_classes: int,
+        **extra: Any,
     ) -> FusionModel:
-        """The model from the `model` config section (each class reads the keys it has)."""
+        """The model from the `model` config section (each class reads the keys it has); `extra`: facts of
+        the data, not of the config (a frames model's stacked layers)."""
         common = {"hidden_dim": model_config["hidden_dim"], "dropout": model_config["dropout"]}
         make: Any = cls  # each subclass has its own constructor signature
-        return make(modalities, dims, num_classes, **common, **cls.config_arguments(model_config))
+        return make(modalities, dims, num_classes, **common, **cls.config_arguments(model_config), **extra)
 
     @classmethod
     def config_arguments(cls, model_config: Mapping) -> dict[str, Any]:

@@ -45,12 +45,13 @@ from mer_builder.errors import InputError
 from ..explain.explainer import Explainer, ExplainInput, Explanation
 from ..explain.reference import REFERENCE_KEY
 from ..features.config import FeatureConfigError
+from ..features.frames import pad_frames
 from ..features.isolation import finite_or_error, isolated
 from ..features.packaged import ModelNotAvailableError, is_packaged
 from ..features.pipeline import FeaturePipeline
 from ..features.text import Turn
 from ..modalities import modality_names
-from ..models import FusionModel
+from ..models import FusionModel, reads_frames
 from ..training.checkpoint import CheckpointError, checkpoint_kind, load_checkpoint, model_from_checkpoint
 from ..transcription import DEFAULT_WHISPER, TRANSCRIBE_MODES, Transcriber, Transcript, TranscriptionError, file_sha256
 
@@ -177,6 +178,11 @@ class Predictor:
             self.pipeline = _rebuild_pipeline(checkpoint, source, self.device, batch_size, encoders or {})
             self.model = model_from_checkpoint(checkpoint, source).to(torch.device(self.device))
             self.max_audio_s = None
+        # a model over stored frames gets the frames the pipeline makes, as extraction stored them
+        self.frames = reads_frames(self.model)
+        unframed = [m for m in self.frames if m not in getattr(self.pipeline, "frame_dims", {})]
+        if unframed:
+            raise PredictionError(f"{source}: the model reads {unframed} frames but its feature config keeps none")
         self.transcriber = Transcriber(whisper, language, self.device, transcript_cache)
         self.acoustic_reference: dict | None = checkpoint.get(REFERENCE_KEY)
         self.checkpoint_info = {k: checkpoint.get(k) for k in ("fold", "seed", "epoch")}
@@ -405,7 +411,7 @@ class Predictor:
         features: dict[str, list[np.ndarray | None]] = {}
         if "audio" in self.modalities:
             audio = isolated(
-                lambda chunk: finite_or_error(self.pipeline.audio_features(chunk), "audio"),
+                lambda chunk: finite_or_error(self._audio_inputs(chunk), "audio"),
                 [item.waveform[a:b] for item, a, b in segments],
                 self.batch_size,
             )
@@ -436,6 +442,21 @@ class Predictor:
                     whole = {m: v[first] for m, v in features.items()} if len(item.spans) == 1 else None
                     prediction = replace(prediction, explanation=self._explanation(item, whole))
                 yield item, prediction
+
+    def _audio_inputs(self, waveforms: list[np.ndarray]) -> Sequence[np.ndarray]:
+        """What the model takes from each clip's audio: its vector, or its frames for a model over frames."""
+        if "audio" not in self.frames:
+            return self.pipeline.audio_features(waveforms)
+        _, frames = self.pipeline.audio_features_and_frames(waveforms)
+        return frames or []
+
+    def _text_inputs(
+        self, texts: Sequence[str], speakers: Sequence[str | None], contexts: Sequence[Sequence[Turn]]
+    ) -> Sequence[np.ndarray]:
+        """What the model takes from each transcript: its vector, or its token states for a model over frames."""
+        if "text" not in self.frames:
+            return self.pipeline.text_features(texts, speakers, contexts)
+        return self.pipeline.text_features_and_frames(texts, speakers, contexts)[1] or []
 
     def _explanation(self, item: _Input, features: dict[str, np.ndarray | None] | None) -> Explanation:
         """The explanation of one whole input; `features` are its whole-input vectors (None: compute them, as
@@ -475,7 +496,7 @@ class Predictor:
         wanted = list(dict.fromkeys((item.index, t) for (item, _, _), t in zip(segments, texts, strict=True) if t))
         owners = {item.index: item for item, _, _ in segments}
         vectors = isolated(
-            lambda chunk: finite_or_error(self.pipeline.text_features(*zip(*chunk, strict=True)), "text"),
+            lambda chunk: finite_or_error(self._text_inputs(*zip(*chunk, strict=True)), "text"),
             [(text, owners[i].speaker, owners[i].context) for i, text in wanted],
             2 * self.batch_size,
         )
@@ -526,6 +547,12 @@ class Predictor:
             for modality in self.modalities:
                 vectors = [features[modality][r] for r in rows]
                 present.append([v is not None for v in vectors])
+                if modality in self.frames:  # padded per batch; a missing modality has no real frame
+                    dim = self.pipeline.frame_dims[modality]
+                    padded, real = pad_frames([np.zeros((0, dim), np.float32) if v is None else v for v in vectors])
+                    tensors[f"{modality}_frames"] = torch.from_numpy(padded).to(device)
+                    tensors[f"{modality}_frames_mask"] = torch.from_numpy(real).to(device)
+                    continue
                 zeros = np.zeros(self.pipeline.dims[modality], np.float32)
                 stacked = np.stack([zeros if v is None else v for v in vectors]).astype(np.float32, copy=False)
                 tensors[modality] = torch.from_numpy(stacked).to(device)
@@ -686,10 +713,11 @@ def _rebuild_pipeline(
         raise PredictionError(_missing_model_message(exc, config, source)) from None
     except ImportError as exc:
         raise PredictionError(f"{source}: its features need a package that is not installed: {exc}") from None
+    made = pipeline.frame_dims if "frame_layers" in checkpoint else pipeline.dims  # a model over frames: per frame
     wrong = {
-        m: (int(checkpoint["dims"][m]), pipeline.dims.get(m))
+        m: (int(checkpoint["dims"][m]), made.get(m))
         for m in checkpoint["modalities"]
-        if pipeline.dims.get(m) != int(checkpoint["dims"][m])
+        if made.get(m) != int(checkpoint["dims"][m])
     }
     if wrong:
         detail = ", ".join(f"{m} {got}-d where the model was trained on {want}-d" for m, (want, got) in wrong.items())

@@ -38,6 +38,9 @@ def add_feature_noise(
         return dict(features)
     noisy = {}
     for m, x in features.items():
+        if m not in scale:  # masks, lengths: no noise
+            noisy[m] = x
+            continue
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         noisy[m] = x + sigma * scale[m] * noise
     return noisy

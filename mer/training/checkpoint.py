@@ -48,7 +48,7 @@ from mer_builder.fsutil import atomic_output
 
 from .. import __version__
 from ..modalities import modality_names
-from ..models import FusionModel, build_model
+from ..models import MODELS, FusionModel, build_model, reads_frames
 from .losses import CKPT_TEACHER
 
 if TYPE_CHECKING:
@@ -110,6 +110,9 @@ def make_checkpoint(
         "versions": versions(),
         **extra,
     }
+    if reads_frames(model):
+        layers: Mapping[str, int] = getattr(model, "frame_layers", {})
+        checkpoint["frame_layers"] = {m: int(n) for m, n in layers.items()}
     if not isinstance(model, FusionModel):
         from ..finetune.model import finetune_info
 
@@ -223,7 +226,11 @@ def model_from_checkpoint(checkpoint: Mapping, source: str = "checkpoint") -> Tr
 
         return model_from_finetune_checkpoint(checkpoint, source).eval()
     model = build_model(
-        checkpoint["model_config"], checkpoint["modalities"], checkpoint["dims"], len(checkpoint["labels"])
+        checkpoint["model_config"],
+        checkpoint["modalities"],
+        checkpoint["dims"],
+        len(checkpoint["labels"]),
+        checkpoint.get("frame_layers"),
     )
     if checkpoint.get("branch_heads"):
         model.add_branch_heads(checkpoint["branch_heads"], len(checkpoint["labels"]))
@@ -255,7 +262,23 @@ def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_
         return FinetuneModel(
             modalities, encoder_specs(config, modalities), store.frame_dims, config["model"], num_classes
         )
-    model = build_model(config["model"], modalities, {m: store.dims[m] for m in modalities}, num_classes)
+    dims = {m: store.dims[m] for m in modalities}
+    layers = None
+    if getattr(MODELS[config["model"]["name"]], "reads_frames", False):
+        if distill["teacher"]:
+            raise InputError(
+                f"training.distill: model.name {config['model']['name']} pools frames before its fusion head and has "
+                "no branch heads yet; distil with a model over vectors, or set training.distill.teacher=null"
+            )
+        frame_dims = getattr(store, "frame_dims", {})
+        missing = [m for m in modalities if m not in frame_dims]
+        if missing:
+            raise InputError(
+                f"model.name {config['model']['name']} reads per-frame features, but the feature store holds no "
+                f"{', '.join(missing)} frames; extract with --{missing[0]}_frames and rebuild the memmaps"
+            )
+        dims, layers = {m: frame_dims[m] for m in modalities}, getattr(store, "frame_layers", {})
+    model = build_model(config["model"], modalities, dims, num_classes, layers)
     if distill["teacher"]:
         teacher = distill["teacher"]
         own_teacher = () if teacher.startswith(CKPT_TEACHER) else (teacher,)
@@ -299,13 +322,45 @@ def init_from_checkpoint(model: TrainableModel, path: Path | str) -> str:
     )
 
 
-def check_store_fits(checkpoint: Mapping, modalities: Sequence[str], dims: Mapping[str, int], where: str) -> None:
-    """The feature store at `where` has every modality the model needs, at the trained dims."""
+def feature_layers(feature_config: Mapping | None) -> str | None:
+    """The speech encoder's hidden-layer choice in a saved feature config ("last", "all", "4,8"), or None."""
+    parts = (feature_config or {}).get("audio")
+    for part in parts if isinstance(parts, list) else []:
+        if isinstance(part, dict) and part.get("type") == "speech_encoder":
+            return str(part.get("layers", "last"))
+    return None
+
+
+def check_store_fits(
+    checkpoint: Mapping,
+    modalities: Sequence[str],
+    dims: Mapping[str, int],
+    where: str,
+    feature_config: Mapping | None = None,
+    frame_dims: Mapping[str, int] | None = None,
+) -> None:
+    """The feature store at `where` has every modality the model needs, made with the trained encoder layers,
+    at the trained dims (values per frame for a model over frames)."""
     missing = [m for m in checkpoint["modalities"] if m not in modalities]
     if missing:
         raise CheckpointError(
             f"{where}: the model needs {checkpoint['modalities']} features but this store has no {missing}"
         )
+    trained, given = feature_layers(checkpoint.get("feature_config")), feature_layers(feature_config)
+    if "audio" in checkpoint["modalities"] and trained is not None and given is not None and trained != given:
+        raise CheckpointError(
+            f"{where}: its audio features hold encoder layers {given!r}, but the model was trained on layers "
+            f"{trained!r} (--audio_layers); extract them with --audio_layers {trained}"
+        )
+    if "frame_layers" in checkpoint:  # a model over frames: the store must keep them
+        frame_dims = frame_dims or {}
+        lacking = [m for m in checkpoint["modalities"] if m not in frame_dims]
+        if lacking:
+            raise CheckpointError(
+                f"{where}: the model reads {', '.join(lacking)} frames but this store keeps none "
+                f"(extract with --{lacking[0]}_frames)"
+            )
+        dims = frame_dims
     wrong = {m: (checkpoint["dims"][m], dims[m]) for m in checkpoint["modalities"] if dims[m] != checkpoint["dims"][m]}
     if wrong:
         detail = ", ".join(f"{m} expected {a}-d found {b}-d" for m, (a, b) in wrong.items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 import torch
@@ -20,6 +20,15 @@ from ..features.store import FeatureStore, RawInputStore
 
 T = TypeVar("T")
 STATS_CHUNK = 8192
+FRAME_STATS_CHUNK = 256  # rows per read when the statistics are over frames (a chunk is padded to its longest)
+
+
+class FramesStore(Protocol):
+    """A store that also keeps per-frame outputs (`mer.features.frames`)."""
+
+    frame_dims: dict[str, int]
+
+    def batch(self, rows: np.ndarray, frames: Sequence[str] = ()) -> dict[str, np.ndarray]: ...
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -88,11 +97,15 @@ def iterate(
     modalities: Sequence[str],
     device: torch.device,
     crop_seed: Sequence[int] | None = None,
+    frames: Sequence[str] = (),
 ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
     """(features, labels) tensors for each batch of rows. With `crop_seed` (training on raw inputs),
-    each batch gets its own random generator for augmentation, seeded by crop_seed and its first row."""
+    each batch gets its own random generator for augmentation, seeded by crop_seed and its first row.
+    `frames`: modalities whose stored frames the model reads (padded per batch, with their masks)."""
 
     def load(rows: np.ndarray) -> tuple[dict, torch.Tensor]:
+        if frames:
+            return to_tensors(cast(FramesStore, store).batch(rows, frames=frames), modalities, device)
         if crop_seed is None:
             return to_tensors(store.batch(rows), modalities, device)
         rng = np.random.default_rng([*crop_seed, int(rows[0]) if len(rows) else 0])
@@ -102,22 +115,38 @@ def iterate(
 
 
 def feature_statistics(
-    store: FeatureStore, modalities: Sequence[str], chunk: int = STATS_CHUNK, quiet: bool = True
+    store: FeatureStore,
+    modalities: Sequence[str],
+    chunk: int = STATS_CHUNK,
+    quiet: bool = True,
+    frames: Sequence[str] = (),
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-feature mean and std of each modality, accumulated chunk by chunk in float64."""
+    """Per-feature mean and std of each modality, accumulated chunk by chunk in float64; for the modalities in
+    `frames`, over all real frames of every row (in chunks of FRAME_STATS_CHUNK rows, so padding stays small)."""
     n = len(store)
-    sums = {m: np.zeros(store.dims[m]) for m in modalities}
-    squares = {m: np.zeros(store.dims[m]) for m in modalities}
-    chunks = [np.arange(i, min(i + chunk, n)) for i in range(0, n, chunk)]
-    for rows in tqdm(read_ahead(store.batch, chunks), total=len(chunks), desc="feature statistics", disable=quiet):
+    widths = {m: (cast(FramesStore, store).frame_dims if m in frames else store.dims)[m] for m in modalities}
+    sums = {m: np.zeros(widths[m]) for m in modalities}
+    squares = {m: np.zeros(widths[m]) for m in modalities}
+    counts = dict.fromkeys(modalities, 0.0)
+    size = min(chunk, FRAME_STATS_CHUNK) if frames else chunk
+    chunks = [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def load(rows: np.ndarray) -> dict[str, np.ndarray]:
+        return cast(FramesStore, store).batch(rows, frames=frames) if frames else store.batch(rows)
+
+    for batch in tqdm(read_ahead(load, chunks), total=len(chunks), desc="feature statistics", disable=quiet):
         for m in modalities:
-            values = rows[m].astype(np.float64)
+            if m in frames:
+                values = batch[f"{m}_frames"][batch[f"{m}_frames_mask"]].astype(np.float64)
+            else:
+                values = batch[m].astype(np.float64)
+            counts[m] += len(values)
             sums[m] += values.sum(axis=0)
             squares[m] += np.square(values).sum(axis=0)
     stats = {}
     for m in modalities:
-        mean = sums[m] / max(n, 1)
-        std = np.sqrt(np.maximum(squares[m] / max(n, 1) - mean**2, 0.0))
+        mean = sums[m] / max(counts[m], 1)
+        std = np.sqrt(np.maximum(squares[m] / max(counts[m], 1) - mean**2, 0.0))
         stats[m] = (torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
     return stats
 

@@ -43,7 +43,7 @@ from ..features.store import FeatureStore
 from ..inference import FUSION, predict_logits, predict_outputs
 from ..metrics import HEADLINE, classification_metrics, cross_entropy
 from ..modalities import modality_names
-from ..models import FusionModel
+from ..models import FusionModel, reads_frames
 from ..models.layers import ModalityEncoder, auxiliary_loss
 from .augment import add_feature_noise, modality_presence
 from .checkpoint import (
@@ -121,11 +121,9 @@ class Trainer:
         self.raw_inputs = getattr(train_store, "kind", "features") != "features"  # fine-tuning on raw inputs
         self.model = build_for_store(config, modalities, train_store, len(self.labels)).to(device)
         self.forward_model = wrap_model(self.model, dist, device, partly_used=self.raw_inputs)
-        self.dims = (
-            {m: train_store.dims[m] for m in modalities}
-            if isinstance(self.model, FusionModel)
-            else dict(self.model.dims)
-        )
+        self.frames = reads_frames(self.model)  # modalities whose stored frames the model reads
+        widths = {**train_store.dims, **{m: getattr(train_store, "frame_dims", {})[m] for m in self.frames}}
+        self.dims = {m: widths[m] for m in modalities} if isinstance(self.model, FusionModel) else dict(self.model.dims)
         self.accumulate = self.training["grad_accum_steps"]
         self.steps_per_epoch = -(-len(self._epoch_batches(1)) // self.accumulate)
         self.stopper = EarlyStopping(
@@ -180,8 +178,9 @@ class Trainer:
         chosen = [m for m in modality_names(letters) if m in self.modalities] if letters and into_encoders else []
         if self.raw_inputs or (not chosen and not self.training["feature_noise"]):
             return  # fine-tuned encoders end in LayerNorm'd pooled vectors: nothing to standardise
-        for m, (mean, std) in feature_statistics(self.train_store, self.modalities, quiet=self.quiet).items():
-            self.noise_scale[m] = std.to(self.device)
+        statistics = feature_statistics(self.train_store, self.modalities, quiet=self.quiet, frames=self.frames)
+        for m, (mean, std) in statistics.items():
+            self.noise_scale[f"{m}_frames" if m in self.frames else m] = std.to(self.device)
             if m in chosen:
                 encoder = cast(ModalityEncoder, cast(FusionModel, self.model).encoders[m])
                 encoder.set_statistics(mean.to(self.device), std.to(self.device))
@@ -259,7 +258,7 @@ class Trainer:
         crop_seed = (self.seed, self.epoch) if self.raw_inputs else None
         self.optimizer.zero_grad(set_to_none=True)
         for index, (features, labels) in enumerate(
-            iterate(self.train_store, batches, self.read_modalities, self.device, crop_seed)
+            iterate(self.train_store, batches, self.read_modalities, self.device, crop_seed, self.frames)
         ):
             teacher_logits = self._teacher_logits(features)
             features = {k: v for k, v in features.items() if k in self.modalities} if self.teacher_model else features

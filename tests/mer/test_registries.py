@@ -47,7 +47,11 @@ def test_each_model_declares_the_modalities_it_accepts():
         config = validate(load_config(None, sets))["model"]
         model = build_model(config, modalities, dict.fromkeys(modalities, 6), 7)
         assert model.modalities == modalities
-        assert model({m: torch.zeros(2, 6) for m in modalities}).shape == (2, 7)
+        inputs = {m: torch.zeros(2, 6) for m in modalities}
+        if getattr(model, "reads_frames", False):  # frames (B, T, 6) and their masks instead of vectors
+            inputs = {f"{m}_frames": torch.zeros(2, 3, 6) for m in modalities}
+            inputs |= {f"{m}_frames_mask": torch.ones(2, 3, dtype=torch.bool) for m in modalities}
+        assert model(inputs).shape == (2, 7)
     with pytest.raises(ModalityMismatch, match=r"flexible_at takes any of A\+T, got .*\[A, V\]; for V use one of"):
         check_modalities("flexible_at", ("audio", "video"))
     with pytest.raises(ConfigError, match=r"gated_avt takes all of A\+T\+V"):
