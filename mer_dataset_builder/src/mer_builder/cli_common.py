@@ -147,6 +147,9 @@ def one_line(exc: BaseException) -> str:
             f"{exc.filename}: cannot write it ({exc.strerror}); make room there (or choose another --out_dir) "
             "and run the same command again: what was finished is kept"
         )
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:  # not "[Errno 20] Not a directory: '/x'"
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else exc.filename
+        return f"{target}: {exc.strerror}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
