@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -39,11 +40,35 @@ def atomic_output(path: Path, suffix: str | None = None) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        with named_disk_errors(path):
+            yield tmp
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# A write refused by the disk under an output (full, over quota, read-only, file too large).
+DISK_ERRNOS = frozenset(
+    code for name in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG") if (code := getattr(errno, name, None)) is not None
+)
+
+
+@contextmanager
+def named_disk_errors(path: Path, built_in: Path | None = None) -> Iterator[None]:
+    """Give a disk error raised without a file name (`write()` on a full disk says only "[Errno 28] ...") the
+    name of the output being written, so the user learns which file and folder ran out of room. A file in
+    `built_in`, the temporary folder that becomes `path`, is named by where it would have landed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        name = Path(exc.filename) if exc.filename else None
+        if name is not None and (built_in is None or not name.is_relative_to(built_in)):
+            raise
+        target = path / name.relative_to(built_in) if name is not None and built_in is not None else path
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(target)) from exc
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
