@@ -98,3 +98,21 @@ def audio_checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "model.pt"
     save_checkpoint(path, make_checkpoint(model, config, dims, EMOTIONS, features))
     return path
+
+
+def same_features(ours: Path, theirs: Path) -> bool:
+    """Two feature dirs hold the same files and features: pickles equal up to float32 rounding in the MFCCs
+    (they are batched per chunk, and a resumed run's chunks hold fewer clips), everything else byte for byte
+    but feature_info.json (it records the run's command)."""
+    from mer.features.safe_pickle import safe_load
+
+    names = {p.relative_to(ours) for p in ours.rglob("*") if p.is_file()}
+    assert names == {p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file()}
+    for name in sorted(names):
+        if name.suffix == ".pkl":
+            a, b = safe_load(ours / name), safe_load(theirs / name)
+            assert np.allclose(a.pop("audio_features"), b.pop("audio_features"), rtol=1e-6, atol=1e-4), name
+            assert str(a) == str(b), name
+        elif name.name != "feature_info.json":
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    return True
