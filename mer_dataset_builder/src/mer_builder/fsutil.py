@@ -62,7 +62,7 @@ def named_disk_errors(path: Path, built_in: Path | None = None) -> Iterator[None
     try:
         yield
     except OSError as exc:
-        if exc.errno not in DISK_ERRNOS:
+        if exc.errno is None or exc.errno not in DISK_ERRNOS:
             raise
         name = Path(exc.filename) if exc.filename else None
         if name is not None and (built_in is None or not name.is_relative_to(built_in)):
