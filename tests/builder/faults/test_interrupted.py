@@ -15,14 +15,16 @@ from .conftest import build, same_features, write_ravdess
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 60, signum: int = signal.SIGKILL) -> None:
-    """kill -9 the process (or send it `signum`) as soon as `ready()` holds (it is then mid-run)."""
+def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 60, signum: int | None = signal.SIGKILL) -> None:
+    """kill -9 the process (or send it `signum`; None: send nothing) as soon as `ready()` holds (it is then
+    mid-run)."""
     deadline = time.monotonic() + timeout_s
     while not ready():
         assert proc.poll() is None, f"finished before it could be interrupted: {proc.communicate()}"
         assert time.monotonic() < deadline, "never got going"
         time.sleep(0.005)
-    proc.send_signal(signum)
+    if signum is not None:
+        proc.send_signal(signum)
 
 
 def _stderr_after_kill(proc: subprocess.Popen) -> str:
@@ -117,9 +119,10 @@ def _wait_gone(pids: list[int], bound_s: float = 10) -> list[int]:
     return [p for p in pids if _running(p)]
 
 
-def _interrupt(argv: list[str], ready) -> tuple[int, str]:
-    """Run `argv` with 2 pool workers, press Ctrl-C (SIGINT to the run's own process) once both workers are up
-    and `ready()` holds; check that no worker outlives the run by more than 10 s. Returns (exit code, stderr)."""
+def _interrupt(argv: list[str], ready, whole_group: bool = False) -> tuple[int, str]:
+    """Run `argv` with 2 pool workers, send SIGINT to the run's own process (or, as a terminal's Ctrl-C does,
+    to its whole process group: workers and forkserver too) once both workers are up and `ready()` holds;
+    check that no worker outlives the run by more than 10 s. Returns (exit code, stderr)."""
     if not Path("/proc/self/task").is_dir():
         pytest.skip("reads the process tree from /proc (Linux)")
     proc = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -130,7 +133,9 @@ def _interrupt(argv: list[str], ready) -> tuple[int, str]:
             workers[:] = _pool_workers(proc.pid) or workers
             return len(workers) == 2 and ready()
 
-        _kill_when(proc, mid_run, signum=signal.SIGINT)
+        _kill_when(proc, mid_run, signum=None if whole_group else signal.SIGINT)
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGINT)
         err = proc.communicate(timeout=60)[1]
         assert not _wait_gone(workers), "pool workers still running 10 s after the interrupted run ended"
         return proc.returncode, err
@@ -144,13 +149,14 @@ def _interrupt(argv: list[str], ready) -> tuple[int, str]:
 INTERRUPTED = "interrupted; run the same command again to resume"
 
 
-def test_ctrl_c_stops_the_builder_and_its_workers_on_one_line_and_the_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("whole_group", [False, True], ids=["SIGINT to the run", "Ctrl-C to its group"])
+def test_ctrl_c_stops_the_builder_and_its_workers_on_one_line_and_the_rerun_resumes(tmp_path, whole_group):
     raw = write_ravdess(tmp_path / "raw", actors=range(1, 13), emotions=("01", "03", "04", "05"), seconds=1.5)
     out = tmp_path / "out"
     journal = out / "corpora" / "RAVDESS.audio.jsonl"
     argv = [sys.executable, "-m", "mer_builder", "prepare", "--datasets", "ravdess", "--raw_dir", str(raw),
             "--out_dir", str(out), "--num_workers", "2", "--quiet"]  # fmt: skip
-    code, err = _interrupt(argv, lambda: journal.is_file() and journal.stat().st_size > 0)
+    code, err = _interrupt(argv, lambda: journal.is_file() and journal.stat().st_size > 0, whole_group)
     assert (code, err) == (130, INTERRUPTED + "\n")
     done = journal.read_text(encoding="utf-8").count("\n")
     assert 0 < done < 48 and not (out / "meta_manifest.jsonl").exists()
