@@ -7,7 +7,7 @@ import errno
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,12 +34,17 @@ def atomic_output(path: Path, suffix: str | None = None) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=(suffix if suffix is not None else path.suffix) + ".tmp", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tail = (suffix if suffix is not None else path.suffix) + ".tmp"
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}{tail}")
+    # The file is made inside the `try`, its name known before: a stop (a pool worker's SIGTERM after
+    # Ctrl-C raises SystemExit wherever it lands) just after it exists still removes it.
     try:
+        while True:
+            try:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                break
+            except FileExistsError:  # another writer's: take a new name, never remove theirs
+                tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}{tail}")
         with named_disk_errors(path):
             yield tmp
         os.chmod(tmp, _FILE_MODE)
