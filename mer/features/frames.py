@@ -17,10 +17,13 @@ averaged down to `max_frames` segments of equal length, which bounds memory for 
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from mer_builder.errors import InputError
 
@@ -85,6 +88,20 @@ def open_ragged(root: Path, modality: str, n_rows: int) -> tuple[np.ndarray, np.
     return frames, offsets
 
 
+def allocated_memmap(path: Path, dtype: npt.DTypeLike, shape: tuple[int, int]) -> np.memmap:
+    """A new .npy memmap whose blocks are reserved on disk now: writing into a sparse memmap on a full disk
+    kills the process with SIGBUS (no message, no cleanup); reserving them first raises ENOSPC instead."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    if hasattr(os, "posix_fallocate"):
+        with path.open("r+b") as handle:
+            try:
+                os.posix_fallocate(handle.fileno(), 0, path.stat().st_size)
+            except OSError as exc:  # a filesystem that cannot reserve blocks: write into it sparse, as before
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+    return array
+
+
 class RaggedWriter:
     """Appends each row's (T_i, D) frames to a raw file, then writes `<m>_frames.npy` and `<m>_offsets.npy`.
 
@@ -111,9 +128,7 @@ class RaggedWriter:
         """Write the two .npy files; returns the total frame count."""
         self._raw.close()
         total = self.offsets[-1]
-        out = np.lib.format.open_memmap(
-            self.root / f"{frames_name(self.modality)}.npy", mode="w+", dtype=self.dtype, shape=(total, self.dim)
-        )
+        out = allocated_memmap(self.root / f"{frames_name(self.modality)}.npy", self.dtype, (total, self.dim))
         if total:
             raw = np.memmap(self._raw_path, dtype=self.dtype, mode="r", shape=(total, self.dim))
             for start in range(0, total, self.COPY_ROWS):

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from mer_builder.errors import InputError
-from mer_builder.fsutil import atomic_write_json
+from mer_builder.fsutil import atomic_write_json, named_disk_errors
 from mer_builder.labels import NUM_CLASSES
 from mer_builder.locking import LOCK_NAME, output_lock
 
 from .. import __version__
 from ..modalities import ALL_MODALITIES
-from .frames import RaggedWriter
+from .frames import RaggedWriter, allocated_memmap
 from .isolation import vector_problem
 from .safe_pickle import safe_loads
 from .store import FEATURE_INFO, FEATURE_KEYS, FRAME_KEYS, MEMMAP_INFO, META_FIELDS, META_NAME, PICKLE_INDEX, read_jsonl
@@ -139,8 +139,6 @@ def build_memmap(in_dir: Path | str, out_dir: Path | str, dtype: str = "float32"
 
 
 def _build(in_dir: Path, out_dir: Path, dtype: str, quiet: bool) -> dict:
-    from tqdm import tqdm
-
     if out_dir.exists() and not (out_dir / MEMMAP_INFO).is_file() and any(out_dir.iterdir()):
         raise MemmapBuildError(f"{out_dir}: exists and is not a memmap feature dir; refusing to replace it")
     rows = _read_index(in_dir)
@@ -154,49 +152,55 @@ def _build(in_dir: Path, out_dir: Path, dtype: str, quiet: bool) -> dict:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build.", dir=out_dir.parent))
     try:
-        digest = hashlib.sha256()
-        first = _load_row(in_dir, rows[0], 1, hashlib.sha256())
-        modalities = [m for m in ALL_MODALITIES if first.get(FEATURE_KEYS[m]) is not None]
-        dims = {m: int(np.asarray(first[FEATURE_KEYS[m]]).size) for m in modalities}
-        arrays = {
-            m: np.lib.format.open_memmap(tmp / f"{m}.npy", mode="w+", dtype=dtype, shape=(len(rows), dims[m]))
-            for m in modalities
-        }
-        framed = [m for m in modalities if first.get(FRAME_KEYS[m]) is not None]
-        writers = {m: RaggedWriter(tmp, m, int(np.asarray(first[FRAME_KEYS[m]]).shape[1]), dtype) for m in framed}
-        labels = np.empty(len(rows), dtype=np.int64)
-        with (tmp / META_NAME).open("w", encoding="utf-8") as meta_out:
-            for number, row in enumerate(tqdm(rows, disable=quiet, unit="row", desc=f"memmap {in_dir.name}")):
-                item = _load_row(in_dir, row, number + 1, digest)
-                path = in_dir / row["path"]
-                for m in modalities:
-                    arrays[m][number] = _vector(item, m, dims[m], path, dtype)
-                for m, writer in writers.items():
-                    writer.append(_frames(item, m, writer.dim, path, dtype))
-                labels[number] = int(item["true_label"])
-                meta_out.write(json.dumps({k: item[k] for k in META_FIELDS if k in item}, ensure_ascii=False) + "\n")
-        for array in arrays.values():
-            array.flush()
-        del arrays
-        np.save(tmp / "labels.npy", labels)
-        layers = feature_info.get("frame_layers") or {}
-        frames = {m: {"dim": w.dim, "total": w.close(), "layers": int(layers.get(m, 1))} for m, w in writers.items()}
-        info = {
-            "modalities": modalities,
-            "dims": dims,
-            "dtype": dtype,
-            "n_rows": len(rows),
-            **({"frames": frames} if frames else {}),
-            "feature_config": feature_info.get("config"),
-            "feature_config_hash": feature_info.get("config_hash"),
-            "source_dir": str(in_dir.resolve()),
-            "source_hash": digest.hexdigest(),
-            "mer_version": __version__,
-        }
-        atomic_write_json(tmp / MEMMAP_INFO, info)
+        with named_disk_errors(out_dir, built_in=tmp):  # a full disk names the dir being built, not its temporary twin
+            info = _pack(in_dir, tmp, rows, feature_info, dtype, quiet)
         _note_replaced(out_dir, info)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return info
+
+
+def _pack(in_dir: Path, tmp: Path, rows: list[dict], feature_info: dict, dtype: str, quiet: bool) -> dict:
+    """Write the arrays, labels, meta and info of `rows` into the new dir `tmp`; returns the info."""
+    from tqdm import tqdm
+
+    digest = hashlib.sha256()
+    first = _load_row(in_dir, rows[0], 1, hashlib.sha256())
+    modalities = [m for m in ALL_MODALITIES if first.get(FEATURE_KEYS[m]) is not None]
+    dims = {m: int(np.asarray(first[FEATURE_KEYS[m]]).size) for m in modalities}
+    arrays = {m: allocated_memmap(tmp / f"{m}.npy", dtype, (len(rows), dims[m])) for m in modalities}
+    framed = [m for m in modalities if first.get(FRAME_KEYS[m]) is not None]
+    writers = {m: RaggedWriter(tmp, m, int(np.asarray(first[FRAME_KEYS[m]]).shape[1]), dtype) for m in framed}
+    labels = np.empty(len(rows), dtype=np.int64)
+    with (tmp / META_NAME).open("w", encoding="utf-8") as meta_out:
+        for number, row in enumerate(tqdm(rows, disable=quiet, unit="row", desc=f"memmap {in_dir.name}")):
+            item = _load_row(in_dir, row, number + 1, digest)
+            path = in_dir / row["path"]
+            for m in modalities:
+                arrays[m][number] = _vector(item, m, dims[m], path, dtype)
+            for m, writer in writers.items():
+                writer.append(_frames(item, m, writer.dim, path, dtype))
+            labels[number] = int(item["true_label"])
+            meta_out.write(json.dumps({k: item[k] for k in META_FIELDS if k in item}, ensure_ascii=False) + "\n")
+    for array in arrays.values():
+        array.flush()
+    del arrays
+    np.save(tmp / "labels.npy", labels)
+    layers = feature_info.get("frame_layers") or {}
+    frames = {m: {"dim": w.dim, "total": w.close(), "layers": int(layers.get(m, 1))} for m, w in writers.items()}
+    info = {
+        "modalities": modalities,
+        "dims": dims,
+        "dtype": dtype,
+        "n_rows": len(rows),
+        **({"frames": frames} if frames else {}),
+        "feature_config": feature_info.get("config"),
+        "feature_config_hash": feature_info.get("config_hash"),
+        "source_dir": str(in_dir.resolve()),
+        "source_hash": digest.hexdigest(),
+        "mer_version": __version__,
+    }
+    atomic_write_json(tmp / MEMMAP_INFO, info)
     return info

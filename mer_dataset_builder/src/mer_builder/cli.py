@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -169,8 +170,11 @@ def _names(args: argparse.Namespace) -> list[str]:
     return args.datasets or list(CORPORA)
 
 
-def _report_failures(failures: list[CorpusError], what: str) -> None:
+def _report_failures(failures: list[CorpusError], what: str, debug: bool = False) -> None:
+    """One line per corpus that failed (its traceback first with --debug), then how many failed."""
     for failure in failures:
+        if debug:
+            traceback.print_exception(failure)
         print(f"error: {' '.join(str(failure).split())}", file=sys.stderr)
     if len(failures) > 1:
         print(f"error: {len(failures)} corpora {what}: {', '.join(f.corpus for f in failures)}", file=sys.stderr)
@@ -189,11 +193,11 @@ def _build(args: argparse.Namespace, stages: tuple[str, ...]) -> BuildResult:
     return build(raw_dir, out_dir, args.datasets, stages=stages, quiet=args.quiet, **options)
 
 
-def _report(result: BuildResult) -> int:
+def _report(result: BuildResult, debug: bool = False) -> int:
     """Print what `build` did (per-corpus lines, files written, the check tables); returns the exit code."""
     if result.absent:
         print(f"not under {result.raw_dir}, skipped: {', '.join(result.absent)}")
-    _report_failures(result.unavailable, "unavailable")
+    _report_failures(result.unavailable, "unavailable", debug)
     if result.outcomes:
         _report_prepare(result)
     for check in result.checks:
@@ -203,7 +207,7 @@ def _report(result: BuildResult) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    return _report(_build(args, ("download",)))
+    return _report(_build(args, ("download",)), args.debug)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -251,19 +255,19 @@ def _report_prepare(result: BuildResult) -> None:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    return _report(_build(args, ("prepare",)))
+    return _report(_build(args, ("prepare",)), args.debug)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    return _report(_build(args, ("validate",)))
+    return _report(_build(args, ("validate",)), args.debug)
 
 
 def _cmd_integrity(args: argparse.Namespace) -> int:
-    return _report(_build(args, ("integrity",)))
+    return _report(_build(args, ("integrity",)), args.debug)
 
 
 def _cmd_all(args: argparse.Namespace) -> int:
-    return _report(_build(args, STAGES))
+    return _report(_build(args, STAGES), args.debug)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -21,7 +21,6 @@ expected. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 import traceback
@@ -29,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, InputError, MerError, RunFailure, UsageError
+from .fsutil import DISK_ERRNOS
 from .parallel import default_num_workers
 
 __all__ = [
@@ -44,10 +44,6 @@ BUILTIN_EXPECTED: tuple[tuple[type[BaseException], int], ...] = (
     (NotADirectoryError, EXIT_INVALID),
     (IsADirectoryError, EXIT_INVALID),
     (PermissionError, EXIT_FAILED),
-)
-# A write refused by the disk under an output (full, over quota, read-only): the run failed, not the code.
-DISK_ERRNOS = frozenset(
-    code for name in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG") if (code := getattr(errno, name, None)) is not None
 )
 
 
@@ -147,6 +143,9 @@ def one_line(exc: BaseException) -> str:
             f"{exc.filename}: cannot write it ({exc.strerror}); make room there (or choose another --out_dir) "
             "and run the same command again: what was finished is kept"
         )
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:  # not "[Errno 20] Not a directory: '/x'"
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else exc.filename
+        return f"{target}: {exc.strerror}"
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

@@ -98,3 +98,14 @@ def audio_checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "model.pt"
     save_checkpoint(path, make_checkpoint(model, config, dims, EMOTIONS, features))
     return path
+
+
+def same_features(ours: Path, theirs: Path) -> bool:
+    """Two feature dirs hold the same files, byte for byte, but feature_info.json (it records the run's
+    command): features never depend on which chunk or run computed them."""
+    names = {p.relative_to(ours) for p in ours.rglob("*") if p.is_file()}
+    assert names == {p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file()}
+    for name in sorted(names):
+        if name.name != "feature_info.json":
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    return True

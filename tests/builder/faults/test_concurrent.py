@@ -17,7 +17,7 @@ from mer_builder.manifest import MANIFEST_NAME, read_manifest
 
 from .conftest import build, error_lines, write_ravdess
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOLD = """
 import sys
 from mer_builder.locking import output_lock

@@ -10,19 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import build, write_ravdess
+from .conftest import build, same_features, write_ravdess
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 60) -> None:
-    """kill -9 the process as soon as `ready()` holds (it is then mid-run)."""
+def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 60, signum: int | None = signal.SIGKILL) -> None:
+    """kill -9 the process (or send it `signum`; None: send nothing) as soon as `ready()` holds (it is then
+    mid-run)."""
     deadline = time.monotonic() + timeout_s
     while not ready():
         assert proc.poll() is None, f"finished before it could be interrupted: {proc.communicate()}"
         assert time.monotonic() < deadline, "never got going"
         time.sleep(0.005)
-    proc.kill()
+    if signum is not None:
+        proc.send_signal(signum)
 
 
 def _stderr_after_kill(proc: subprocess.Popen) -> str:
@@ -107,3 +109,80 @@ def test_extraction_workers_leave_when_the_extractor_is_killed(tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _stderr_after_kill(proc)
+
+
+def _wait_gone(pids: list[int], bound_s: float = 10) -> list[int]:
+    """The processes of `pids` still running after `bound_s` seconds."""
+    deadline = time.monotonic() + bound_s
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if _running(p)]
+
+
+def _interrupt(argv: list[str], ready, whole_group: bool = False) -> tuple[int, str]:
+    """Run `argv` with 2 pool workers, send SIGINT to the run's own process (or, as a terminal's Ctrl-C does,
+    to its whole process group: workers and forkserver too) once both workers are up and `ready()` holds;
+    check that no worker outlives the run by more than 10 s. Returns (exit code, stderr)."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("reads the process tree from /proc (Linux)")
+    proc = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers: list[int] = []
+    try:
+
+        def mid_run() -> bool:
+            workers[:] = _pool_workers(proc.pid) or workers
+            return len(workers) == 2 and ready()
+
+        _kill_when(proc, mid_run, signum=None if whole_group else signal.SIGINT)
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+        assert not _wait_gone(workers), "pool workers still running 10 s after the interrupted run ended"
+        return proc.returncode, err
+    finally:
+        for pid in workers:  # only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _stderr_after_kill(proc)
+
+
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["SIGINT to the run", "Ctrl-C to its group"])
+def test_ctrl_c_stops_the_builder_and_its_workers_on_one_line_and_the_rerun_resumes(tmp_path, whole_group):
+    raw = write_ravdess(tmp_path / "raw", actors=range(1, 13), emotions=("01", "03", "04", "05"), seconds=1.5)
+    out = tmp_path / "out"
+    journal = out / "corpora" / "RAVDESS.audio.jsonl"
+    argv = [sys.executable, "-m", "mer_builder", "prepare", "--datasets", "ravdess", "--raw_dir", str(raw),
+            "--out_dir", str(out), "--num_workers", "2", "--quiet"]  # fmt: skip
+    code, err = _interrupt(argv, lambda: journal.is_file() and journal.stat().st_size > 0, whole_group)
+    assert (code, err) == (130, INTERRUPTED + "\n")
+    done = journal.read_text(encoding="utf-8").count("\n")
+    assert 0 < done < 48 and not (out / "meta_manifest.jsonl").exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name == ".mer.lock"]
+
+    assert build(raw, out) == 0  # the rerun resumes ...
+    assert build(raw, tmp_path / "clean") == 0  # ... to what an uninterrupted build writes
+    assert (out / "meta_manifest.jsonl").read_bytes() == (tmp_path / "clean" / "meta_manifest.jsonl").read_bytes()
+    assert f'"reused": {done}' in (out / "corpora" / "RAVDESS.report.json").read_text(encoding="utf-8")
+
+
+def test_ctrl_c_stops_the_extractor_and_its_workers_on_one_line_and_the_rerun_resumes(tmp_path):
+    raw = write_ravdess(tmp_path / "raw", actors=range(1, 13), emotions=("01", "03", "04", "05"), seconds=1.5)
+    processed, out = tmp_path / "processed", tmp_path / "F"
+    assert build(raw, processed) == 0
+    options = ["--processed_dir", str(processed), "--n_mfcc", "20", "--text_dim", "64", "--chunk_size", "1", "--quiet"]
+    argv = [sys.executable, "-m", "mer", "extract", *options, "--out_dir", str(out), "--num_workers", "2"]
+    code, err = _interrupt(argv, lambda: any(out.rglob("*.pkl")))
+    assert (code, err) == (130, INTERRUPTED + "\n")
+    kept = {p: p.stat().st_mtime_ns for p in out.rglob("*.pkl")}
+    assert 0 < len(kept) < 48 and not (out / "feature_info.json").exists()  # the run is not marked finished
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name == ".mer.lock"]
+
+    from mer.features.cli import extract_main
+
+    assert extract_main([*options, "--out_dir", str(out), "--num_workers", "1"]) == 0  # resumes ...
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert extract_main([*options, "--out_dir", str(tmp_path / "clean"), "--num_workers", "1"]) == 0
+    assert same_features(out, tmp_path / "clean")  # ... to what an uninterrupted run writes
