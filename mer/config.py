@@ -164,8 +164,8 @@ SCHEMA: dict[str, Key] = {
     "model.ffn_mult": Key(
         2, "int", "SwiGLU head (and transformer feed-forward) width as a multiple of hidden_dim", low=1
     ),
-    "model.num_layers": Key(2, "int", "robust_atv: transformer layers", low=1),
-    "model.num_heads": Key(4, "int", "robust_atv: attention heads (must divide hidden_dim)", low=1),
+    "model.num_layers": Key(2, "int", "robust_atv, token_frames: transformer layers", low=1),
+    "model.num_heads": Key(4, "int", "robust_atv, token_frames: attention heads (must divide hidden_dim)", low=1),
     "model.num_experts": Key(4, "int", "moe: expert MLPs the router chooses among", low=1),
     "model.top_k": Key(2, "int", "moe: experts each modality token is sent to (at most num_experts)", low=1),
     "model.routing": Key(
@@ -531,7 +531,7 @@ def validate(config: dict, require: Iterable[str] = ()) -> dict:
             f"training.device: expected auto, cpu, cuda, cuda:N or mps, got {checked['training']['device']!r}"
         )
     model, hidden = checked["model"], checked["model"]["hidden_dim"]
-    if model["name"] == "robust_atv" and hidden % model["num_heads"]:
+    if model["name"] in ("robust_atv", "token_frames") and hidden % model["num_heads"]:
         raise ConfigError(f"model.num_heads ({model['num_heads']}) must divide model.hidden_dim ({hidden})")
     modalities = checked["data"]["modalities"]
     if model["name"] == "moe" and model["top_k"] > model["num_experts"]:

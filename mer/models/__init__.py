@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from .base import MODELS, FusionModel, ModalityMismatch, check_modalities
 from .flexible_at import FlexibleAT
-from .frames import AttentiveFrames, reads_frames
+from .frames import AttentiveFrames, TokenFrames, reads_frames
 from .gated_avt import GatedAVT
 from .gfl import GatedFusion
 from .lmf import LowRankFusion
@@ -35,6 +35,7 @@ __all__ = [
     "MixtureOfExperts",
     "ModalityMismatch",
     "RobustATV",
+    "TokenFrames",
     "build_model",
     "check_modalities",
     "reads_frames",

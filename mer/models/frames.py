@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .base import MODELS, FusionModel
-from .layers import ModalityEncoder
+from .layers import ModalityEncoder, SwiGLUHead, cls_readout, token_transformer
 from .pooling import Pooling
 
 
@@ -112,6 +112,57 @@ class AttentiveFrames(FusionModel):
             for m in self.modalities
         }
         return self.head(pooled, present)
+
+
+@MODELS.register(
+    "token_frames",
+    "token transformer over the stored frames of A and T together (per-frame projection, CLS readout)",
+)
+class TokenFrames(FusionModel):
+    """Cross-modal attention at frame level: every stored frame of every modality is a token (projected by
+    a `FrameEncoder`, plus a learned modality embedding) and a small transformer reads them all through a
+    CLS token. Padding frames and the frames of a dropped or missing modality are masked out of attention,
+    as in `robust_atv` (which sees one token per modality)."""
+
+    accepts = frozenset({"audio", "text"})
+    reads_frames = True
+
+    @classmethod
+    def config_arguments(cls, model_config: Mapping) -> dict[str, Any]:
+        return {k: model_config[k] for k in ("num_layers", "num_heads", "ffn_mult")}
+
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        dims: Mapping[str, int],
+        num_classes: int,
+        hidden_dim: int = 256,
+        dropout: float = 0.2,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        ffn_mult: int = 2,
+        frame_layers: Mapping[str, int] | None = None,
+    ):
+        super().__init__()
+        self._build_encoders(modalities, dims, hidden_dim, dropout)  # checks the modalities
+        self.frame_layers = {m: int((frame_layers or {}).get(m, 1)) for m in self.modalities}
+        self.encoders = nn.ModuleDict(
+            {m: FrameEncoder(dims[m], self.frame_layers[m], hidden_dim, dropout) for m in self.modalities}
+        )
+        self.cls = nn.Parameter(torch.zeros(1, 1, hidden_dim))
+        self.modality_embedding = nn.Parameter(torch.zeros(len(self.modalities), hidden_dim))
+        nn.init.normal_(self.cls, std=0.02)
+        nn.init.normal_(self.modality_embedding, std=0.02)
+        self.transformer = token_transformer(hidden_dim, num_layers, num_heads, ffn_mult, dropout)
+        self.head = SwiGLUHead(hidden_dim, hidden_dim * ffn_mult, num_classes, dropout)
+
+    def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
+        tokens, keep = [], []
+        for index, m in enumerate(self.modalities):
+            tokens.append(self.encoders[m](features[f"{m}_frames"]) + self.modality_embedding[index])
+            mask = features[f"{m}_frames_mask"].bool()
+            keep.append(mask if present is None else mask & present[:, index : index + 1].bool())
+        return self.head(cls_readout(self.transformer, self.cls, torch.cat(tokens, 1), torch.cat(keep, 1)))
 
 
 def reads_frames(model: Any) -> tuple[str, ...]:

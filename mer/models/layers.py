@@ -1,4 +1,5 @@
-"""Building blocks shared by the fusion models: the per-modality encoder and the SwiGLU classifier head."""
+"""Building blocks shared by the fusion models: the per-modality encoder, the token transformer and the SwiGLU
+classifier head."""
 
 from __future__ import annotations
 
@@ -32,6 +33,28 @@ class ModalityEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.act(self.proj(self.norm((x - self.mean) * self.inv_std))))
+
+
+def token_transformer(dim: int, num_layers: int, num_heads: int, ffn_mult: int, dropout: float) -> nn.Module:
+    """The small pre-norm transformer of the token fusions (`cls_readout` runs it)."""
+    layer = nn.TransformerEncoderLayer(
+        dim, num_heads, dim_feedforward=dim * ffn_mult, dropout=dropout, activation="gelu", batch_first=True,
+        norm_first=True,
+    )  # fmt: skip
+    return nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+
+
+def cls_readout(
+    transformer: nn.Module, cls: torch.Tensor, tokens: torch.Tensor, keep: torch.Tensor | None = None
+) -> torch.Tensor:
+    """[CLS] + tokens (B, T, D) through `transformer`; the CLS output (B, D). Tokens with `keep` False are masked
+    out of attention; the CLS token never is, so every row attends to something."""
+    batch = tokens.shape[0]
+    sequence = torch.cat([cls.expand(batch, -1, -1), tokens], dim=1)
+    padding = None
+    if keep is not None:
+        padding = torch.cat([torch.zeros(batch, 1, dtype=torch.bool, device=keep.device), ~keep.bool()], 1)
+    return transformer(sequence, src_key_padding_mask=padding)[:, 0]
 
 
 class SwiGLUHead(nn.Module):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .base import MODELS, FusionModel
-from .layers import SwiGLUHead
+from .layers import SwiGLUHead, cls_readout, token_transformer
 
 
 @MODELS.register("robust_atv", "token transformer over any of A, T, V; a missing modality is masked out of attention")
@@ -44,24 +44,9 @@ class RobustATV(FusionModel):
         self.modality_embedding = nn.Parameter(torch.zeros(1, len(self.modalities), hidden_dim))
         nn.init.normal_(self.cls, std=0.02)
         nn.init.normal_(self.modality_embedding, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            hidden_dim,
-            num_heads,
-            dim_feedforward=hidden_dim * ffn_mult,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.transformer = token_transformer(hidden_dim, num_layers, num_heads, ffn_mult, dropout)
         self.head = SwiGLUHead(hidden_dim, hidden_dim * ffn_mult, num_classes, dropout)
 
     def forward(self, features: Mapping[str, torch.Tensor], present: torch.Tensor | None = None) -> torch.Tensor:
         tokens = torch.stack(list(self.encode(features).values()), dim=1)
-        tokens = tokens + self.modality_embedding
-        batch = tokens.shape[0]
-        sequence = torch.cat([self.cls.expand(batch, -1, -1), tokens], dim=1)
-        padding = None
-        if present is not None:
-            padding = torch.cat([torch.zeros(batch, 1, dtype=torch.bool, device=present.device), ~present.bool()], 1)
-        return self.head(self.transformer(sequence, src_key_padding_mask=padding)[:, 0])
+        return self.head(cls_readout(self.transformer, self.cls, tokens + self.modality_embedding, present))

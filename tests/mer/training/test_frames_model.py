@@ -73,13 +73,14 @@ def _uar(run_dir):
     return json.loads((run_dir / "seed1/eval/testA/metrics_eval.json").read_text())["uar"]
 
 
-def test_attentive_frames_trains_on_a_ragged_store(synth, tmp_path):
+@pytest.mark.parametrize("name", ["attentive_frames", "token_frames"])
+def test_frames_models_train_on_a_ragged_store(synth, tmp_path, name):
     root = _write_frames_root(tmp_path / "M", synth, layers="last", n_layers=1)
-    sets = synth.sets(root, tmp_path, **{"data.modalities": "[A]", "training.epochs": 12, "model.dropout": 0.0})
-    assert train_main(["--run_name", "frames", "--quiet", "--set", *sets, "model.name=attentive_frames"]) == 0
+    sets = synth.sets(root, tmp_path, **{"data.modalities": "[A]", "training.epochs": 25, "model.dropout": 0.0})
+    assert train_main(["--run_name", "frames", "--quiet", "--set", *sets, f"model.name={name}"]) == 0
     assert _uar(tmp_path / "frames") > 0.35  # chance is 1/7
     checkpoint = load_checkpoint(tmp_path / "frames/seed1/checkpoints/best.pt")
-    assert checkpoint["frame_layers"] == {"audio": 1} and checkpoint["model_config"]["name"] == "attentive_frames"
+    assert checkpoint["frame_layers"] == {"audio": 1} and checkpoint["model_config"]["name"] == name
 
 
 def test_stacked_layers_are_mixed_recorded_and_another_layer_choice_is_refused(synth, tmp_path, capsys):
@@ -133,9 +134,10 @@ def test_the_head_must_be_a_vector_model(head):
         assert model(frames).shape == (3, 7)
 
 
-def test_audio_and_text_frames_a_dropped_modality_has_no_effect():
-    config = {"name": "attentive_frames", "hidden_dim": 16, "dropout": 0.0, "frames_head": "flexible_at",
-              "pool_heads": 1, "gate": "sigmoid", "ffn_mult": 2}  # fmt: skip
+@pytest.mark.parametrize("name", ["attentive_frames", "token_frames"])
+def test_audio_and_text_frames_a_dropped_modality_has_no_effect(name):
+    config = {"name": name, "hidden_dim": 16, "dropout": 0.0, "frames_head": "flexible_at", "pool_heads": 1,
+              "gate": "sigmoid", "ffn_mult": 2, "num_layers": 1, "num_heads": 2}  # fmt: skip
     torch.manual_seed(0)
     model = build_model(config, ["audio", "text"], {"audio": DIM, "text": 6}, 7).eval()
     inputs = {
@@ -148,3 +150,18 @@ def test_audio_and_text_frames_a_dropped_modality_has_no_effect():
     changed = model(inputs, present)
     torch.testing.assert_close(changed[:2], out[:2])
     assert not torch.allclose(changed[2:], out[2:])
+
+
+def test_token_frames_attends_to_real_frames_only_and_mixes_layers():
+    config = {"name": "token_frames", "hidden_dim": 16, "dropout": 0.0, "num_layers": 1, "num_heads": 2, "ffn_mult": 2}
+    model = build_model(config, ["audio"], {"audio": DIM * LAYERS}, 7, frame_layers={"audio": LAYERS}).eval()
+    assert model.encoders["audio"].layer_weights.tolist() == [0.5, 0.5]
+    frames, mask = torch.randn(2, 9, DIM * LAYERS), torch.zeros(2, 9, dtype=torch.bool)
+    mask[0, :4], mask[1, :9] = True, True
+    out = model({"audio_frames": frames, "audio_frames_mask": mask})
+    frames[0, 4:] = 1e4  # padding changes nothing
+    torch.testing.assert_close(model({"audio_frames": frames, "audio_frames_mask": mask}), out)
+    alone = model({"audio_frames": frames[:1, :4], "audio_frames_mask": mask[:1, :4]})
+    torch.testing.assert_close(alone, out[:1])
+    frames[1, 0] = 3 * torch.randn(DIM * LAYERS)  # a real frame does
+    assert not torch.allclose(model({"audio_frames": frames, "audio_frames_mask": mask})[1], out[1])
