@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT
+
 from .conftest import build, same_features, write_ravdess
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = REPO_ROOT
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout_s: float = 60, signum: int | None = signal.SIGKILL) -> None:

@@ -14,10 +14,11 @@ from mer.commands import train_main
 from mer.features.cli import extract_main, memmap_main
 from mer_builder.locking import LOCK_NAME, OutputLockedError, output_lock
 from mer_builder.manifest import MANIFEST_NAME, read_manifest
+from tests.conftest import REPO_ROOT
 
 from .conftest import build, error_lines, write_ravdess
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = REPO_ROOT
 HOLD = """
 import sys
 from mer_builder.locking import output_lock

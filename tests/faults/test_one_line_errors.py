@@ -13,15 +13,15 @@ import re
 import runpy
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from mer.cli import COMMANDS
 from mer.cli import main as mer_main
 from mer_builder.cli import build_parser
+from tests.conftest import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = REPO_ROOT
 
 # For each command, arguments it must refuse; {missing} is a path that does not exist, {file} a regular
 # file given where a folder belongs. The error line must name the missing path (else the file).
