@@ -9,7 +9,7 @@ import torch
 from mer.commands import evaluate_main, train_main
 from mer.features.frames import RaggedWriter
 from mer.models import build_model
-from mer.models.frames import AttentiveFrames
+from mer.models.frames import AttentiveFrames, TokenFrames
 from mer.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 DIM, LAYERS = 8, 2
@@ -53,13 +53,15 @@ def _write_frames_root(root, synth, layers="all", seed=0, n_layers=LAYERS):
     return root
 
 
-def test_the_frames_head_pools_real_frames_only_and_mixes_layers():
-    model = build_model(
-        {"name": "attentive_frames", "hidden_dim": 16, "dropout": 0.0, "frames_head": "flexible_at", "pool_heads": 2,
-         "gate": "sigmoid", "ffn_mult": 2},
-        ["audio"], {"audio": DIM * LAYERS}, 7, frame_layers={"audio": LAYERS},
-    ).eval()  # fmt: skip
-    assert isinstance(model, AttentiveFrames) and model.encoders["audio"].layer_weights.tolist() == [0.5, 0.5]
+@pytest.mark.parametrize("name", ["attentive_frames", "token_frames"])
+def test_frames_models_read_real_frames_only_and_mix_layers(name):
+    config = {"name": name, "hidden_dim": 16, "dropout": 0.0, "frames_head": "flexible_at",
+              "pool_heads": 2, "gate": "sigmoid", "ffn_mult": 2, "num_layers": 1, "num_heads": 2}  # fmt: skip
+    model = build_model(config, ["audio"], {"audio": DIM * LAYERS}, 7, frame_layers={"audio": LAYERS}).eval()
+    assert isinstance(model, (AttentiveFrames, TokenFrames)) and model.encoders["audio"].layer_weights.tolist() == [
+        0.5,
+        0.5,
+    ]
     frames, mask = torch.randn(2, 9, DIM * LAYERS), torch.zeros(2, 9, dtype=torch.bool)
     mask[0, :4], mask[1, :9] = True, True
     out = model({"audio_frames": frames, "audio_frames_mask": mask})
@@ -67,6 +69,8 @@ def test_the_frames_head_pools_real_frames_only_and_mixes_layers():
     torch.testing.assert_close(model({"audio_frames": frames, "audio_frames_mask": mask}), out)
     alone = model({"audio_frames": frames[:1, :4], "audio_frames_mask": mask[:1, :4]})
     torch.testing.assert_close(alone, out[:1])
+    frames[1, 0] = 3 * torch.randn(DIM * LAYERS)  # a real frame does
+    assert not torch.allclose(model({"audio_frames": frames, "audio_frames_mask": mask})[1], out[1])
 
 
 def _uar(run_dir):
@@ -150,18 +154,3 @@ def test_audio_and_text_frames_a_dropped_modality_has_no_effect(name):
     changed = model(inputs, present)
     torch.testing.assert_close(changed[:2], out[:2])
     assert not torch.allclose(changed[2:], out[2:])
-
-
-def test_token_frames_attends_to_real_frames_only_and_mixes_layers():
-    config = {"name": "token_frames", "hidden_dim": 16, "dropout": 0.0, "num_layers": 1, "num_heads": 2, "ffn_mult": 2}
-    model = build_model(config, ["audio"], {"audio": DIM * LAYERS}, 7, frame_layers={"audio": LAYERS}).eval()
-    assert model.encoders["audio"].layer_weights.tolist() == [0.5, 0.5]
-    frames, mask = torch.randn(2, 9, DIM * LAYERS), torch.zeros(2, 9, dtype=torch.bool)
-    mask[0, :4], mask[1, :9] = True, True
-    out = model({"audio_frames": frames, "audio_frames_mask": mask})
-    frames[0, 4:] = 1e4  # padding changes nothing
-    torch.testing.assert_close(model({"audio_frames": frames, "audio_frames_mask": mask}), out)
-    alone = model({"audio_frames": frames[:1, :4], "audio_frames_mask": mask[:1, :4]})
-    torch.testing.assert_close(alone, out[:1])
-    frames[1, 0] = 3 * torch.randn(DIM * LAYERS)  # a real frame does
-    assert not torch.allclose(model({"audio_frames": frames, "audio_frames_mask": mask})[1], out[1])
