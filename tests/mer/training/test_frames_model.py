@@ -58,10 +58,8 @@ def test_frames_models_read_real_frames_only_and_mix_layers(name):
     config = {"name": name, "hidden_dim": 16, "dropout": 0.0, "frames_head": "flexible_at",
               "pool_heads": 2, "gate": "sigmoid", "ffn_mult": 2, "num_layers": 1, "num_heads": 2}  # fmt: skip
     model = build_model(config, ["audio"], {"audio": DIM * LAYERS}, 7, frame_layers={"audio": LAYERS}).eval()
-    assert isinstance(model, (AttentiveFrames, TokenFrames)) and model.encoders["audio"].layer_weights.tolist() == [
-        0.5,
-        0.5,
-    ]
+    assert isinstance(model, (AttentiveFrames, TokenFrames))
+    assert model.encoders["audio"].layer_weights.tolist() == [0.5, 0.5]
     frames, mask = torch.randn(2, 9, DIM * LAYERS), torch.zeros(2, 9, dtype=torch.bool)
     mask[0, :4], mask[1, :9] = True, True
     out = model({"audio_frames": frames, "audio_frames_mask": mask})
