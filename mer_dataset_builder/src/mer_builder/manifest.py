@@ -7,6 +7,7 @@ same inputs are byte-identical. Field order in the file follows `REQUIRED_FIELDS
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import types
@@ -201,9 +202,15 @@ def _conforms(value: object, annotation: object) -> bool:
 _KIND_NAMES = {str: "a string", int: "a whole number", float: "a number", list[str]: "a list of strings"}
 
 
+@functools.cache
+def _record_hints() -> dict[str, typing.Any]:
+    """ManifestRecord's field types, resolved once (resolving them per line cost more than the rest of the check)."""
+    return typing.get_type_hints(ManifestRecord)
+
+
 def _type_problems(data: dict) -> list[str]:
     """Fields whose JSON value is not of the declared type (null only where the field is optional)."""
-    hints = typing.get_type_hints(ManifestRecord)
+    hints = _record_hints()
     out = []
     for name, value in data.items():
         hint = hints[name]
