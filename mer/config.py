@@ -552,16 +552,6 @@ def validate(config: dict, require: Iterable[str] = ()) -> dict:
     return checked
 
 
-def distill_teacher(training: Mapping) -> tuple[str, str] | None:
-    """("modality", name) or ("ckpt", absolute path) for a validated `training` section; None: no distillation."""
-    teacher = training["distill"]["teacher"]
-    if teacher is None:
-        return None
-    if teacher.startswith(CKPT_TEACHER):
-        return "ckpt", teacher.removeprefix(CKPT_TEACHER)
-    return "modality", teacher
-
-
 def _check_distill(checked: dict) -> None:
     """`training.distill`: a teacher of this run's modalities or a checkpoint that exists, and students the data
     has, other than the teacher. Normalises a modality teacher to its name and a checkpoint to an absolute path."""

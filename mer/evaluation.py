@@ -30,8 +30,8 @@ from mer_builder.labels import label_space
 
 from .features.store import NO_LABEL, FeatureStore, SubsetStore
 from .inference import FUSION, predict_logits, predict_outputs
-from .metrics import HEADLINE, classification_metrics, cross_entropy
-from .modalities import MODALITY_NAMES
+from .metrics import HEADLINE, classification_metrics, cross_entropy, head_metrics
+from .modalities import modality_names
 from .training.checkpoint import (
     CheckpointError,
     check_store_fits,
@@ -40,7 +40,7 @@ from .training.checkpoint import (
     load_teacher,
     model_from_checkpoint,
 )
-from .training.losses import CKPT_TEACHER
+from .training.losses import distill_teacher
 from .training.plots import plot_confusion
 
 logger = logging.getLogger(__name__)
@@ -197,30 +197,22 @@ def evaluate_checkpoint(
 def branch_head_metrics(
     checkpoint: Mapping, outputs: Mapping[str, np.ndarray], store: FeatureStore, batch_size: int, device: torch.device
 ) -> dict:
-    """Headline metrics of each branch head alone, and each student's agreement with the teacher's predictions
+    """`metrics.head_metrics` of each branch head, with each student's agreement with the teacher's predictions
     (left out when a checkpoint teacher is no longer where training found it)."""
-    labels, names = store.labels, list(checkpoint["labels"])
+    names = list(checkpoint["labels"])
     distill = checkpoint.get("distill") or {}
-    teacher_name = str(distill.get("teacher") or "")
+    teacher_kind, teacher_name = distill_teacher(distill) or ("", "")
     teacher: np.ndarray | None = None
-    if teacher_name in outputs:
+    if teacher_kind == "modality" and teacher_name in outputs:
         teacher = outputs[teacher_name].argmax(1)
-    elif teacher_name.startswith(CKPT_TEACHER):
-        path = teacher_name.removeprefix(CKPT_TEACHER)
+    elif teacher_kind == "ckpt":
         try:
-            model = load_teacher(path, names, store, device)
+            model = load_teacher(teacher_name, names, store, device)
             teacher = predict_logits(model, store, batch_size, device).argmax(1)
         except CheckpointError as exc:
             logger.warning("agreement with the distillation teacher left out: %s", exc)
-    students = {MODALITY_NAMES.get(str(m), str(m)) for m in distill.get("students") or ()}
-    result = {}
-    for m, head_logits in outputs.items():
-        predicted = head_logits.argmax(1)
-        metrics = classification_metrics(labels, predicted, names)
-        result[m] = {k: metrics[k] for k in ("n", *HEADLINE)}
-        if teacher is not None and m in students:
-            result[m]["agreement"] = float(np.mean(predicted == teacher)) if len(predicted) else float("nan")
-    return result
+    students = modality_names(distill.get("students") or ())
+    return head_metrics(outputs, store.labels, names, teacher, students)
 
 
 def headline(metrics: Mapping) -> str:

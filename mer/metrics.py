@@ -67,6 +67,26 @@ def classification_metrics(
     }
 
 
+def head_metrics(
+    head_logits: Mapping[str, np.ndarray],
+    y_true: np.ndarray,
+    labels: Sequence[str],
+    teacher: np.ndarray | None = None,
+    students: Iterable[str] = (),
+) -> dict[str, dict[str, float]]:
+    """Per branch head (cross-modal distillation) its n and headline metrics alone and, for a student with the
+    `teacher`'s predicted classes given, `agreement`: the share of rows where its argmax is the teacher's."""
+    students = set(students)
+    out: dict[str, dict[str, float]] = {}
+    for name, logits in head_logits.items():
+        predicted = logits.argmax(1)
+        metrics = classification_metrics(y_true, predicted, labels)
+        out[name] = {k: metrics[k] for k in ("n", *HEADLINE)}
+        if teacher is not None and name in students:
+            out[name]["agreement"] = float(np.mean(predicted == teacher)) if len(predicted) else math.nan
+    return out
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1; 0.0 for a single value)."""
     array = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)

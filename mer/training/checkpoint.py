@@ -49,7 +49,7 @@ from mer_builder.fsutil import atomic_output
 from .. import __version__
 from ..modalities import modality_names
 from ..models import MODELS, FusionModel, build_model, reads_frames
-from .losses import CKPT_TEACHER
+from .losses import distill_teacher
 
 if TYPE_CHECKING:
     from ..finetune.model import FinetuneModel
@@ -279,9 +279,9 @@ def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_
             )
         dims, layers = {m: frame_dims[m] for m in modalities}, getattr(store, "frame_layers", {})
     model = build_model(config["model"], modalities, dims, num_classes, layers)
-    if distill["teacher"]:
-        teacher = distill["teacher"]
-        own_teacher = () if teacher.startswith(CKPT_TEACHER) else (teacher,)
+    teacher = distill_teacher(distill)
+    if teacher:
+        own_teacher = (teacher[1],) if teacher[0] == "modality" else ()
         model.add_branch_heads([*modality_names(distill["students"]), *own_teacher], num_classes)
     return model
 

@@ -120,13 +120,25 @@ def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: fl
     return F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True) * temperature**2
 
 
-class Distillation(nn.Module):
-    """The branch heads' losses (see the module docstring); `teacher` names a modality of the run or is None
-    (a checkpoint teacher, whose logits are passed in)."""
+def distill_teacher(distill: Mapping | None) -> tuple[str, str] | None:
+    """("modality", name) or ("ckpt", path) for a validated `training.distill` section (or a checkpoint's
+    copy of it); None: no distillation."""
+    teacher = (distill or {}).get("teacher")
+    if not teacher:
+        return None
+    if teacher.startswith(CKPT_TEACHER):
+        return "ckpt", teacher.removeprefix(CKPT_TEACHER)
+    return "modality", teacher
 
-    def __init__(self, distill: Mapping, classification: nn.Module, teacher: str | None):
+
+class Distillation(nn.Module):
+    """The branch heads' losses (see the module docstring); the teacher is a head of the run (`teacher` names its
+    modality) or a checkpoint, whose logits are passed in (`teacher` None)."""
+
+    def __init__(self, distill: Mapping, classification: nn.Module):
         super().__init__()
-        self.classification, self.teacher = classification, teacher
+        kind, name = distill_teacher(distill) or ("", "")
+        self.classification, self.teacher = classification, name if kind == "modality" else None
         self.students = modality_names(distill["students"])
         self.temperature, self.weight = float(distill["temperature"]), float(distill["weight"])
 
@@ -159,12 +171,7 @@ class Objective(nn.Module):
             PrototypeContrastive(num_classes, training["supcon_temperature"]) if self.supcon_weight > 0 else None
         )
         distill = training.get("distill") or {}
-        teacher = distill.get("teacher")
-        self.distillation = (
-            Distillation(distill, self.classification, None if teacher.startswith(CKPT_TEACHER) else teacher)
-            if teacher
-            else None
-        )
+        self.distillation = Distillation(distill, self.classification) if distill_teacher(distill) else None
 
     @property
     def needs_embedding(self) -> bool:

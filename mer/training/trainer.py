@@ -38,10 +38,10 @@ from tqdm import tqdm
 from mer_builder.fsutil import atomic_write_text, csv_text
 from mer_builder.labels import label_space
 
-from ..config import config_hash, distill_teacher
+from ..config import config_hash
 from ..features.store import FeatureStore
 from ..inference import FUSION, predict_logits, predict_outputs
-from ..metrics import HEADLINE, classification_metrics, cross_entropy
+from ..metrics import HEADLINE, classification_metrics, cross_entropy, head_metrics
 from ..modalities import modality_names
 from ..models import FusionModel, reads_frames
 from ..models.layers import ModalityEncoder, auxiliary_loss
@@ -61,7 +61,7 @@ from .data import balanced_class_weights, batch_rows, epoch_order, feature_stati
 from .distributed import SINGLE, DistContext, all_reduce_sum, gather_rows, shard_batch, sharded_predict, wrap_model
 from .early_stopping import EarlyStopping
 from .ema import EMA
-from .losses import Objective, classifier_of
+from .losses import Objective, classifier_of, distill_teacher
 from .plots import plot_history
 from .precision import Precision
 from .runtime import epoch_seed, seed_epoch, seed_everything
@@ -146,7 +146,7 @@ class Trainer:
 
     def _setup_distillation(self) -> None:
         """The teacher (a head of this model, or a frozen checkpoint), the students, and the val columns."""
-        teacher = distill_teacher(self.training)
+        teacher = distill_teacher(self.training["distill"])
         self.heads = self.model.head_modalities if isinstance(self.model, FusionModel) else ()
         self.students = modality_names(self.training["distill"]["students"]) if teacher else ()
         self.teacher_model: FusionModel | None = None
@@ -325,12 +325,9 @@ class Trainer:
             extra.update(teacher_acc=found["acc"], teacher_uar=found["uar"])
         else:
             teacher = outputs[cast(str, self.teacher_head)].argmax(1)
-        for m in self.heads:
-            predicted = outputs[m].argmax(1)
-            found = classification_metrics(labels, predicted, self.labels)
-            extra.update({f"head_{m}_acc": found["acc"], f"head_{m}_uar": found["uar"]})
-            if m in self.students:
-                extra[f"head_{m}_agreement"] = float(np.mean(predicted == teacher)) if len(predicted) else float("nan")
+        heads = head_metrics({m: outputs[m] for m in self.heads}, labels, self.labels, teacher, self.students)
+        for m, found in heads.items():
+            extra.update({f"head_{m}_{k}": found[k] for k in ("acc", "uar", "agreement") if k in found})
         return {k: round(v, 6) for k, v in extra.items()}
 
     def _validate(self) -> tuple[dict, dict]:

@@ -70,8 +70,8 @@ def test_a_student_loss_mixes_labels_and_teacher_by_the_weight():
     ce = torch.nn.CrossEntropyLoss()
 
     def loss(weight: float, temperature: float = 2.0) -> float:
-        config = {"students": ["A"], "temperature": temperature, "weight": weight}
-        return Distillation(config, ce, teacher="text")(heads, labels).item()
+        config = {"teacher": "text", "students": ["A"], "temperature": temperature, "weight": weight}
+        return Distillation(config, ce)(heads, labels).item()
 
     teacher_ce, student_ce = ce(heads["text"], labels).item(), ce(heads["audio"], labels).item()
     soft = soft_target_kl(heads["audio"], heads["text"], 2.0).item()
