@@ -84,22 +84,23 @@ class FeaturePipeline:
 
             self._video = load_face_video_encoder(config.video, device, 2 * batch_size)
         self.dims: dict[str, int] = {}
-        text_frame_dim = self._text.frame_dim if self._text is not None else None
         if self._audio_parts:
             self.dims["audio"] = sum(p.dim for p in self._audio_parts)
-        # modalities whose per-frame outputs are kept too (a speech encoder with frames=True): values per frame
-        framed = [p for p in self._audio_parts if getattr(getattr(p, "spec", None), "frames", False)]
-        self.frame_dims: dict[str, int] = {"audio": framed[0].frame_dim} if framed else {}
-        # hidden layers stacked in each frame (frame_dims / layers values each), for a learned mix in the model
-        if text_frame_dim is not None:
-            self.frame_dims["text"] = text_frame_dim
-        self.frame_layers: dict[str, int] = {
-            m: len(getattr(self._audio_parts[0], "layer_ids", [0])) if m == "audio" else 1 for m in self.frame_dims
-        }
         if self._text is not None:
             self.dims["text"] = self._text.dim
         if self._video is not None:
             self.dims["video"] = self._video.dim
+        # Modalities whose per-frame outputs are kept too: values per frame, and the encoder's hidden layers
+        # stacked in each frame (for a learned mix in the model). A speech encoder that keeps frames is the
+        # config's only audio part.
+        self.frame_dims: dict[str, int] = {}
+        self.frame_layers: dict[str, int] = {}
+        speech = self._audio_parts[0] if self._audio_parts else None
+        if getattr(getattr(speech, "spec", None), "frames", False):
+            self.frame_dims["audio"] = speech.frame_dim
+            self.frame_layers["audio"] = len(getattr(speech, "layer_ids", [0]))
+        if self._text is not None and self._text.frame_dim is not None:
+            self.frame_dims["text"], self.frame_layers["text"] = self._text.frame_dim, 1
 
     @classmethod
     def from_config(
@@ -119,8 +120,6 @@ class FeaturePipeline:
 
     def audio_features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         """(N, dims["audio"]) from mono float32 waveforms at `config.sample_rate`."""
-        if not self._audio_parts:
-            raise ValueError("this feature config has no audio part (audio was set to none)")
         return self.audio_features_and_frames(waveforms)[0]
 
     def audio_features_and_frames(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray] | None]:
