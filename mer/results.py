@@ -27,6 +27,7 @@ import yaml
 from mer_builder.fsutil import csv_text
 
 from .metrics import HEADLINE, format_mean_std, mean_std, summarize
+from .modalities import MODALITY_LETTERS
 
 COLUMN_TITLES = {"acc": "acc (WA)", "macro_f1": "macro-F1", "weighted_f1": "weighted-F1", "uar": "UAR"}
 FOLD_MEAN = "mean over folds"
@@ -77,7 +78,7 @@ def collect(folder: Path) -> list[ResultRow]:
             continue
         groups[key][seed] = (path, record)
         for modality, head in (record.get("branch_heads") or {}).items():
-            head_key = (*key[:5], f"{modality[0].upper()} head", key[6])
+            head_key = (*key[:5], f"{MODALITY_LETTERS[modality]} head", key[6])
             groups[head_key][seed] = (path, {**head, "classes_absent": record.get("classes_absent", [])})
     rows = []
     for key, by_seed in groups.items():

@@ -61,14 +61,33 @@ class FrameEncoder(nn.Module):
         return self.project(x)
 
 
+class FramesModel(FusionModel):
+    """A fusion model over stored frame sequences: batches carry `<m>_frames` + `<m>_frames_mask`, `dims` are
+    values per frame, and each modality's `FrameEncoder` standardises, mixes layers and projects every frame."""
+
+    accepts = frozenset({"audio", "text"})  # the modalities whose encoders give frames (video keeps none)
+    reads_frames = True
+
+    def _build_frame_encoders(
+        self,
+        modalities: Sequence[str],
+        dims: Mapping[str, int],
+        hidden_dim: int,
+        dropout: float,
+        frame_layers: Mapping[str, int] | None,
+    ) -> None:
+        self._build_encoders(modalities, dims, hidden_dim, dropout)  # checks the modalities
+        self.frame_layers = {m: int((frame_layers or {}).get(m, 1)) for m in self.modalities}
+        self.encoders = nn.ModuleDict(
+            {m: FrameEncoder(dims[m], self.frame_layers[m], hidden_dim, dropout) for m in self.modalities}
+        )
+
+
 @MODELS.register(
     "attentive_frames",
     "per-frame projection and attentive statistics pooling over stored frames (learned layer mix), then a fusion head",
 )
-class AttentiveFrames(FusionModel):
-    accepts = frozenset({"audio", "text"})  # the modalities whose encoders give frames (video keeps none)
-    reads_frames = True  # batches carry `<m>_frames` + `<m>_frames_mask`; `dims` are values per frame
-
+class AttentiveFrames(FramesModel):
     @classmethod
     def config_arguments(cls, model_config: Mapping) -> dict[str, Any]:
         return {
@@ -94,12 +113,7 @@ class AttentiveFrames(FusionModel):
 
         if head == "attentive_frames" or getattr(MODELS[head], "reads_frames", False):
             raise ValueError(f"model.frames_head must be a head over vectors, got {head!r}")
-        self._build_encoders(modalities, dims, hidden_dim, dropout)  # checks the modalities
-        layers = {m: int((frame_layers or {}).get(m, 1)) for m in self.modalities}
-        self.frame_layers = layers
-        self.encoders = nn.ModuleDict(
-            {m: FrameEncoder(dims[m], layers[m], hidden_dim, dropout) for m in self.modalities}
-        )
+        self._build_frame_encoders(modalities, dims, hidden_dim, dropout, frame_layers)
         poolings = {m: Pooling("attentive", hidden_dim, pool_heads) for m in self.modalities}
         self.poolings = nn.ModuleDict(poolings)
         pooled = {m: poolings[m].out_dim for m in self.modalities}
@@ -118,14 +132,11 @@ class AttentiveFrames(FusionModel):
     "token_frames",
     "token transformer over the stored frames of A and T together (per-frame projection, CLS readout)",
 )
-class TokenFrames(FusionModel):
+class TokenFrames(FramesModel):
     """Cross-modal attention at frame level: every stored frame of every modality is a token (projected by
     a `FrameEncoder`, plus a learned modality embedding) and a small transformer reads them all through a
     CLS token. Padding frames and the frames of a dropped or missing modality are masked out of attention,
     as in `robust_atv` (which sees one token per modality)."""
-
-    accepts = frozenset({"audio", "text"})
-    reads_frames = True
 
     @classmethod
     def config_arguments(cls, model_config: Mapping) -> dict[str, Any]:
@@ -144,11 +155,7 @@ class TokenFrames(FusionModel):
         frame_layers: Mapping[str, int] | None = None,
     ):
         super().__init__()
-        self._build_encoders(modalities, dims, hidden_dim, dropout)  # checks the modalities
-        self.frame_layers = {m: int((frame_layers or {}).get(m, 1)) for m in self.modalities}
-        self.encoders = nn.ModuleDict(
-            {m: FrameEncoder(dims[m], self.frame_layers[m], hidden_dim, dropout) for m in self.modalities}
-        )
+        self._build_frame_encoders(modalities, dims, hidden_dim, dropout, frame_layers)
         self.cls = nn.Parameter(torch.zeros(1, 1, hidden_dim))
         self.modality_embedding = nn.Parameter(torch.zeros(len(self.modalities), hidden_dim))
         nn.init.normal_(self.cls, std=0.02)
