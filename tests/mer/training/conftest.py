@@ -18,6 +18,17 @@ import pytest
 
 from mer_builder.labels import EMOTIONS
 
+# A small model trained quickly on the demo corpus's features, every epoch run (`--set` values).
+DEMO_TRAINING = [
+    "model.hidden_dim=32",
+    "model.dropout=0.1",
+    "training.epochs=12",
+    "training.batch_size=16",
+    "training.lr=3e-3",
+    "training.warmup_epochs=0",
+    "training.num_threads=1",
+    "training.early_stopping.patience=null",
+]
 FEATURE_CONFIG = {"audio": {"kind": "synthetic", "dim": 12}, "text": {"kind": "synthetic", "dim": 16}}
 # corpus -> (groups its rows fall in, classes it has)
 CORPORA = {

@@ -25,19 +25,10 @@ from mer.results import collect, markdown_table
 from mer.training.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from mer.training.losses import Distillation, soft_target_kl
 from mer_builder.labels import EMOTIONS
+from tests.mer.training.conftest import DEMO_TRAINING
 
 REPO = Path(__file__).resolve().parents[3]
-TRAIN_SETS = [
-    "model.hidden_dim=32",
-    "model.dropout=0.1",
-    "training.epochs=12",
-    "training.batch_size=16",
-    "training.lr=3e-3",
-    "training.warmup_epochs=0",
-    "training.num_threads=1",
-    "training.early_stopping.patience=null",
-    "evaluation.test=false",
-]
+TRAIN_SETS = [*DEMO_TRAINING, "evaluation.test=false"]
 
 
 def _train(features: Path, out: Path, name: str, *sets: str, seed: int = 1) -> Path:

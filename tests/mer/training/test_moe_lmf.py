@@ -12,6 +12,7 @@ from mer.config import ConfigError, load_config, validate
 from mer.models import LowRankFusion, MixtureOfExperts, build_model
 from mer.models.layers import auxiliary_loss
 from mer.models.moe import balance_loss
+from tests.mer.training.conftest import DEMO_TRAINING
 
 REPO = Path(__file__).resolve().parents[3]
 DIMS = {"audio": 10, "text": 14, "video": 6}
@@ -163,17 +164,6 @@ def test_the_balance_loss_alone_evens_out_a_collapsed_router():
 
 # -- training on the demo corpus's features -------------------------------------------------------
 
-TRAIN_SETS = [
-    "model.hidden_dim=32",
-    "model.dropout=0.1",
-    "training.epochs=12",
-    "training.batch_size=16",
-    "training.lr=3e-3",
-    "training.warmup_epochs=0",
-    "training.num_threads=1",
-    "training.early_stopping.patience=null",
-]
-
 
 @pytest.mark.parametrize(
     ("model", "modalities", "extra"),
@@ -194,7 +184,7 @@ def test_moe_and_lmf_learn_the_demo_corpus_through_train_py(demo_features, tmp_p
         "--modalities",
     ]
     sets = [f"data.features_dir={demo_features}", f"experiment.output_dir={tmp_path}", f"model.name={model}"]
-    assert train_main([*argv, *modalities.split(), "--set", *sets, *TRAIN_SETS, *extra]) == 0
+    assert train_main([*argv, *modalities.split(), "--set", *sets, *DEMO_TRAINING, *extra]) == 0
     unit = tmp_path / "r" / "seed1"
     # RAVDESS (testA) transcripts are two fixed sentences: only audio can tell its emotions apart
     groups = ("testA", "testB") if "A" in modalities else ("testB",)
@@ -216,7 +206,7 @@ def test_the_trainer_adds_the_balance_loss_to_the_training_loss(demo_features, t
             f"model.balance_weight={weight}",
             "evaluation.test=false",
         ]
-        assert train_main([*argv, *sets, *TRAIN_SETS, "training.epochs=1"]) == 0
+        assert train_main([*argv, *sets, *DEMO_TRAINING, "training.epochs=1"]) == 0
         row = (out / "r" / "seed1" / "metrics_train.csv").read_text().splitlines()[1]
         losses[weight] = float(row.split(",")[1])
     assert losses[1.0] - losses[0.0] > 0.9, losses
