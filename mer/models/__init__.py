@@ -53,5 +53,5 @@ def build_model(
     frame for a model that reads frames, with `frame_layers`: the encoder layers stacked in each frame)."""
     model_class = MODELS[model_config["name"]]
     check_modalities(model_config["name"], modalities)
-    extra = {"frame_layers": dict(frame_layers or {})} if getattr(model_class, "reads_frames", False) else {}
+    extra = {"frame_layers": dict(frame_layers or {})} if model_class.reads_frames else {}
     return model_class.from_config(model_config, tuple(modalities), dict(dims), num_classes, **extra)

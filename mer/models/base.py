@@ -37,6 +37,7 @@ class FusionModel(nn.Module):
 
     accepts: ClassVar[frozenset[str]] = frozenset()
     requires: ClassVar[frozenset[str]] = frozenset()
+    reads_frames: ClassVar[bool] = False  # True: batches carry stored frame sequences (mer.models.frames)
     modalities: tuple[str, ...]
     encoders: nn.ModuleDict
     branch_heads: nn.ModuleDict | None

@@ -111,7 +111,7 @@ class AttentiveFrames(FramesModel):
         super().__init__()
         from . import build_model
 
-        if head == "attentive_frames" or getattr(MODELS[head], "reads_frames", False):
+        if MODELS[head].reads_frames:
             raise ValueError(f"model.frames_head must be a head over vectors, got {head!r}")
         self._build_frame_encoders(modalities, dims, hidden_dim, dropout, frame_layers)
         poolings = {m: Pooling("attentive", hidden_dim, pool_heads) for m in self.modalities}

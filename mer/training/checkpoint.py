@@ -264,7 +264,7 @@ def build_for_store(config: Mapping, modalities: Sequence[str], store: Any, num_
         )
     dims = {m: store.dims[m] for m in modalities}
     layers = None
-    if getattr(MODELS[config["model"]["name"]], "reads_frames", False):
+    if MODELS[config["model"]["name"]].reads_frames:
         if distill["teacher"]:
             raise InputError(
                 f"training.distill: model.name {config['model']['name']} pools frames before its fusion head and has "
